@@ -1,0 +1,44 @@
+package activities
+
+import (
+	"context"
+	"time"
+)
+
+// AgentInfo is what an agent tells the workflow about itself when it takes
+// a task: who it is, where its executions run, and its limits.
+type AgentInfo struct {
+	ID        string   `json:"id"`
+	Role      string   `json:"role"`
+	Expertise []string `json:"expertise,omitempty"`
+	MaxTasks  int      `json:"max_tasks"`
+	// TaskQueue is the agent's own queue; executions are sent there.
+	TaskQueue string `json:"task_queue"`
+	// ExecutionTimeout bounds one execution attempt.
+	ExecutionTimeout time.Duration `json:"execution_timeout"`
+	// HeartbeatTimeout is how long the workflow waits without a heartbeat
+	// before it considers the agent dead.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout"`
+	// QueueTimeout is how long an execution may wait for the agent to pick
+	// it up before the workflow selects again.
+	QueueTimeout time.Duration `json:"queue_timeout"`
+}
+
+// IdentifyInput names the task being placed (for logs on the agent side).
+type IdentifyInput struct {
+	Key string `json:"key"`
+}
+
+// Agent answers for the local agent.
+type Agent struct {
+	Info AgentInfo
+}
+
+// AgentQueue returns the task queue name of an agent.
+func AgentQueue(agentID string) string { return "chorus-agent-" + agentID }
+
+// Identify returns the local agent's description. The worker that picks
+// this activity up is the one that takes the task.
+func (a *Agent) Identify(ctx context.Context, in IdentifyInput) (AgentInfo, error) {
+	return a.Info, nil
+}

@@ -1,0 +1,108 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"chorus/activities"
+)
+
+// Policy is the task workflow's failure policy, in one place.
+type Policy struct {
+	// MaxPlacements bounds how often a task is placed on an agent again
+	// after an agent never picked its execution up.
+	MaxPlacements int
+	// MaxExecutionAttempts bounds retries of one execution (sandbox
+	// failures, dead agents detected by heartbeat timeout).
+	MaxExecutionAttempts int32
+	// CompletionDeadline bounds how long completion is retried before the
+	// task is marked failed instead.
+	CompletionDeadline time.Duration
+}
+
+// DefaultPolicy is used by TaskWorkflow.
+var DefaultPolicy = Policy{
+	MaxPlacements:        3,
+	MaxExecutionAttempts: 5,
+	CompletionDeadline:   24 * time.Hour,
+}
+
+// Agent-side limits used when an agent does not report its own.
+const (
+	defaultExecutionTimeout = 10 * time.Minute
+	defaultHeartbeatTimeout = 30 * time.Second
+	defaultQueueTimeout     = 10 * time.Minute
+)
+
+// identifyOptions waits for any worker to take the task; no agent means
+// waiting (with backoff), not failing.
+func identifyOptions() workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	}
+}
+
+// providerOptions covers claim, mark-working, release and fail.
+func providerOptions() workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+			MaximumAttempts:    10,
+		},
+	}
+}
+
+// completeOptions retries completion until the provider acknowledges it.
+func completeOptions(p Policy) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: p.CompletionDeadline,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	}
+}
+
+// executeOptions sends the execution to the agent's queue with heartbeats.
+func executeOptions(p Policy, a activities.AgentInfo) workflow.ActivityOptions {
+	exec := a.ExecutionTimeout
+	if exec <= 0 {
+		exec = defaultExecutionTimeout
+	}
+	hb := a.HeartbeatTimeout
+	if hb <= 0 {
+		hb = defaultHeartbeatTimeout
+	}
+	queue := a.QueueTimeout
+	if queue <= 0 {
+		queue = defaultQueueTimeout
+	}
+	return workflow.ActivityOptions{
+		TaskQueue:              a.TaskQueue,
+		ScheduleToStartTimeout: queue,
+		// The sandbox enforces the execution timeout itself; the margin
+		// covers workspace setup and container start.
+		StartToCloseTimeout: exec + time.Minute,
+		HeartbeatTimeout:    hb,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        p.MaxExecutionAttempts,
+			NonRetryableErrorTypes: []string{activities.ErrTypeNoRunnableContent},
+		},
+	}
+}
