@@ -1,0 +1,250 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"chorus"
+)
+
+// File is the whole configuration file.
+type File struct {
+	Agent     Agent     `yaml:"agent"`
+	Execution Execution `yaml:"execution"`
+}
+
+// Agent describes this agent to its peers.
+type Agent struct {
+	// ID names the agent; empty means the caller fills it from the host
+	// name.
+	ID   string `yaml:"id"`
+	Role string `yaml:"role"`
+	// Expertise lists what the agent knows (languages, tools).
+	Expertise []string `yaml:"expertise"`
+	// Capabilities lists what the agent can do (shell, browser, ...).
+	Capabilities []string `yaml:"capabilities"`
+	// MaxTasks is how many tasks the agent works on at once.
+	MaxTasks       int     `yaml:"max_tasks"`
+	Specialization string  `yaml:"specialization"`
+	Models         []Model `yaml:"models"`
+}
+
+// Model is one LLM the agent may call.
+type Model struct {
+	Name     string `yaml:"name"`
+	Provider string `yaml:"provider"`
+	Endpoint string `yaml:"endpoint"`
+	// APIKeyEnv names the environment variable holding the API key.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// APIKeyFile is the path of a file holding the API key.
+	APIKeyFile string `yaml:"api_key_file"`
+}
+
+// Execution limits the sandbox each task runs in.
+type Execution struct {
+	Image   string   `yaml:"image"`
+	Timeout Duration `yaml:"timeout"`
+	Memory  Size     `yaml:"memory"`
+	CPUs    float64  `yaml:"cpus"`
+	Pids    int64    `yaml:"pids"`
+}
+
+// Model providers accepted in Model.Provider.
+const (
+	ProviderOllama = "ollama"
+	ProviderOpenAI = "openai"
+)
+
+// Limits enforced by Validate.
+const (
+	// MaxTasksLimit caps Agent.MaxTasks: beyond it one node would hoard
+	// work that the network should spread.
+	MaxTasksLimit = 64
+	// MinMemory is the smallest memory limit Docker accepts.
+	MinMemory = 6 * MiB
+)
+
+// Default returns the configuration used where the file is silent.
+func Default() File {
+	return File{
+		Agent: Agent{
+			// Role: the common case for a coding agent.
+			Role: "developer",
+			// MaxTasks: one sandbox at a time on a small machine.
+			MaxTasks: 1,
+		},
+		Execution: Execution{
+			// Image: the sandbox image the project builds.
+			Image: "chorus-sandbox:1",
+			// Timeout: SPEC section 4 default for one execution.
+			Timeout: Duration(10 * time.Minute),
+			// Memory: enough for compilers and test runners, small
+			// enough to stop a memory bomb.
+			Memory: 512 * MiB,
+			// CPUs: a runaway loop cannot starve the host.
+			CPUs: 1,
+			// Pids: stops a fork bomb.
+			Pids: 256,
+		},
+	}
+}
+
+// Load reads the file at path; see Parse.
+func Load(path string) (File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return File{}, fmt.Errorf("load %s: %w", path, err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return File{}, fmt.Errorf("load %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse overlays the YAML in data on Default, strictly, and validates the
+// result. Errors name the field by YAML path and give its line.
+func Parse(data []byte) (File, error) {
+	f := Default()
+	lines, err := decode(data, &f)
+	if err != nil {
+		return File{}, err
+	}
+	problems := f.problems()
+	if len(problems) == 0 {
+		return f, nil
+	}
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		p.Line = lines[p.Path]
+		errs[i] = p
+	}
+	return File{}, errors.Join(errs...)
+}
+
+// FieldError is one problem with one field of the file.
+type FieldError struct {
+	// Path is the field's YAML path, e.g. agent.models[0].endpoint.
+	Path string
+	// Line is the 1-based line of the field in the file; 0 when unknown.
+	Line int
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config: %s: %s (line %d)", e.Path, e.Msg, e.Line)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Path, e.Msg)
+}
+
+// Unwrap makes every FieldError match chorus.ErrInvalid.
+func (e *FieldError) Unwrap() error { return chorus.ErrInvalid }
+
+var (
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate checks every field and reports all problems, one per line.
+func (f File) Validate() error {
+	problems := f.problems()
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+func (f File) problems() []*FieldError {
+	var ps []*FieldError
+	bad := func(path, format string, args ...any) {
+		ps = append(ps, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	a := f.Agent
+	if a.ID != "" && !namePattern.MatchString(a.ID) {
+		bad("agent.id", "must match [A-Za-z0-9_.-]+, got %q", a.ID)
+	}
+	switch {
+	case a.Role == "":
+		bad("agent.role", "must not be empty")
+	case !namePattern.MatchString(a.Role):
+		bad("agent.role", "must match [A-Za-z0-9_.-]+ (it becomes part of a gossip topic name), got %q", a.Role)
+	}
+	if a.MaxTasks < 1 || a.MaxTasks > MaxTasksLimit {
+		bad("agent.max_tasks", "must be between 1 and %d, got %d", MaxTasksLimit, a.MaxTasks)
+	}
+	for i, e := range a.Expertise {
+		if strings.TrimSpace(e) == "" {
+			bad(fmt.Sprintf("agent.expertise[%d]", i), "must not be empty")
+		}
+	}
+	for i, c := range a.Capabilities {
+		if strings.TrimSpace(c) == "" {
+			bad(fmt.Sprintf("agent.capabilities[%d]", i), "must not be empty")
+		}
+	}
+	seen := make(map[string]int)
+	for i, m := range a.Models {
+		p := fmt.Sprintf("agent.models[%d].", i)
+		switch first, dup := seen[m.Name]; {
+		case strings.TrimSpace(m.Name) == "":
+			bad(p+"name", "must not be empty")
+		case dup:
+			bad(p+"name", "duplicate model name %q (also agent.models[%d])", m.Name, first)
+		default:
+			seen[m.Name] = i
+		}
+		if m.Provider != ProviderOllama && m.Provider != ProviderOpenAI {
+			bad(p+"provider", "must be %s or %s, got %q", ProviderOllama, ProviderOpenAI, m.Provider)
+		}
+		if u, err := url.Parse(m.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(p+"endpoint", "must be an http(s) URL, got %q", m.Endpoint)
+		}
+		if m.APIKeyEnv != "" && !envVarPattern.MatchString(m.APIKeyEnv) {
+			bad(p+"api_key_env", "must be an environment variable name, got %q", m.APIKeyEnv)
+		}
+		if m.APIKeyEnv != "" && m.APIKeyFile != "" {
+			bad(p+"api_key_file", "set only one of api_key_env and api_key_file")
+		}
+	}
+
+	x := f.Execution
+	if strings.TrimSpace(x.Image) == "" {
+		bad("execution.image", "must not be empty")
+	}
+	if x.Timeout <= 0 {
+		bad("execution.timeout", "must be positive, got %s", x.Timeout)
+	}
+	if x.Memory < MinMemory {
+		bad("execution.memory", "must be at least %s (Docker's minimum), got %s", MinMemory, x.Memory)
+	}
+	if x.CPUs <= 0 || math.IsNaN(x.CPUs) || math.IsInf(x.CPUs, 0) {
+		bad("execution.cpus", "must be a positive number, got %v", x.CPUs)
+	}
+	if x.Pids < 1 {
+		bad("execution.pids", "must be at least 1, got %d", x.Pids)
+	}
+	return ps
+}
+
+// ToAgent returns the agent description shared with the rest of the system.
+func (a Agent) ToAgent() chorus.Agent {
+	return chorus.Agent{
+		ID:             a.ID,
+		Role:           a.Role,
+		Expertise:      slices.Clone(a.Expertise),
+		Capabilities:   slices.Clone(a.Capabilities),
+		MaxTasks:       a.MaxTasks,
+		Specialization: a.Specialization,
+	}
+}
