@@ -1,0 +1,116 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"chorus/sandbox"
+)
+
+// Labels set on every container the Runner creates.
+const (
+	// LabelAgent holds the Config.AgentID of the runner that created the
+	// container; Reap removes by it.
+	LabelAgent = "chorus.agent"
+	// LabelManaged is "true" on every container and image chorus creates.
+	LabelManaged = "chorus.managed"
+)
+
+// DefaultImage is the sandbox image EnsureImage builds and callers run.
+const DefaultImage = "chorus-sandbox:1"
+
+// ErrImageNotFound is returned by Run when Spec.Image is not present
+// locally. Nothing is ever pulled: build it with EnsureImage.
+var ErrImageNotFound = errors.New("sandbox image not found locally")
+
+// Config configures a Runner. Every field is required.
+type Config struct {
+	// AgentID identifies this agent; it is written to LabelAgent on every
+	// container so that Reap finds the orphans of an earlier crash.
+	AgentID string
+	// Logger receives lifecycle events at debug level.
+	Logger *slog.Logger
+}
+
+// Validate reports the first missing field.
+func (c Config) Validate() error {
+	switch {
+	case c.AgentID == "":
+		return errors.New("docker config: AgentID: must not be empty")
+	case c.Logger == nil:
+		return errors.New("docker config: Logger: must not be nil")
+	}
+	return nil
+}
+
+// Runner runs sandbox.Specs as Docker containers. It implements
+// sandbox.Runner and is safe for concurrent use.
+type Runner struct {
+	cli     *client.Client
+	agentID string
+	log     *slog.Logger
+}
+
+var _ sandbox.Runner = (*Runner)(nil)
+
+// New returns a Runner talking to the daemon named by the DOCKER_HOST
+// family of environment variables (the local socket by default). It does
+// not contact the daemon; call Ping for that.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return &Runner{cli: cli, agentID: cfg.AgentID, log: cfg.Logger}, nil
+}
+
+// Close releases the client's connections.
+func (r *Runner) Close() error {
+	return r.cli.Close()
+}
+
+// Ping checks that the daemon answers.
+func (r *Runner) Ping(ctx context.Context) error {
+	if _, err := r.cli.Ping(ctx); err != nil {
+		return fmt.Errorf("docker daemon at %s is unreachable: %w", r.cli.DaemonHost(), err)
+	}
+	return nil
+}
+
+// Reap force-removes every container labelled with this runner's agent id,
+// running or not: orphans of an earlier process that crashed mid-run. It
+// returns how many it removed. Call it at start-up, before any Run.
+func (r *Runner) Reap(ctx context.Context) (int, error) {
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", LabelAgent+"="+r.agentID)),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list containers of agent %s: %w", r.agentID, err)
+	}
+	var errs []error
+	n := 0
+	for _, c := range list {
+		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		switch {
+		case err == nil:
+			n++
+			r.log.Info("reaped orphan container", "container", c.ID, "agent", r.agentID)
+		case cerrdefs.IsNotFound(err):
+			// Gone already: someone else removed it.
+		default:
+			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}

@@ -1,0 +1,359 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"chorus/sandbox"
+)
+
+const (
+	// workspaceDir is where Spec.Workspace is mounted; it is also the
+	// working directory.
+	workspaceDir = "/workspace"
+	// tmpfsOptions gives the command a small scratch /tmp (the root is
+	// read-only) from which nothing can be executed. Its pages count
+	// against the memory limit.
+	tmpfsOptions = "rw,noexec,nosuid,size=64m"
+	// cleanupTimeout bounds create, kill, inspect and remove, which run on
+	// a context detached from the caller's: they must happen even when the
+	// caller's ctx is already done.
+	cleanupTimeout = 30 * time.Second
+	// drainTimeout bounds the wait for the output stream to end once the
+	// container has exited; the daemon normally closes it at once.
+	drainTimeout = 5 * time.Second
+)
+
+// errTimedOut is the cause of the run context when Spec.Timeout fires.
+var errTimedOut = errors.New("sandbox timeout")
+
+// Run runs spec in a new container and removes the container before
+// returning. See the package documentation for the isolation applied.
+//
+// A command that exits non-zero, exceeds Spec.Timeout (Result.TimedOut) or
+// is killed for memory (Result.OOMKilled) yields a Result and a nil error.
+// Cancelling ctx kills the container and returns the partial Result with an
+// error wrapping the ctx's cause. Failures to clean up are joined to the
+// returned error.
+//
+// The caller must make Spec.Workspace writable by Spec.User (uid 65534 by
+// default), for example with chmod 0777 or chown -R 65534:65534; Run does
+// not change host permissions.
+func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, err error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return res, err
+	}
+	if runsAsRoot(spec.User) {
+		return res, fmt.Errorf("%w: user: %q is root", sandbox.ErrInvalidSpec, spec.User)
+	}
+	workspace, err := filepath.Abs(spec.Workspace)
+	if err != nil {
+		return res, fmt.Errorf("%w: workspace: %w", sandbox.ErrInvalidSpec, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("run sandbox: %w", context.Cause(ctx))
+	}
+
+	out, err := newOutput(spec)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, out.close()) }()
+
+	id, err := r.create(ctx, spec, workspace)
+	if err != nil {
+		return res, err
+	}
+	res.ContainerID = id
+	defer func() {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		rmErr := r.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove container %s: %w", id, rmErr))
+		}
+	}()
+
+	err = r.run(ctx, spec, id, out, &res)
+	return res, err
+}
+
+// create creates the container. It uses a detached context so that a
+// container the daemon creates is always known to Run, which removes it.
+func (r *Runner) create(ctx context.Context, spec sandbox.Spec, workspace string) (string, error) {
+	labels := make(map[string]string, len(spec.Labels)+2)
+	maps.Copy(labels, spec.Labels)
+	labels[LabelAgent] = r.agentID
+	labels[LabelManaged] = "true"
+	pids := spec.PidsLimit
+
+	cfg := &container.Config{
+		Image:        spec.Image,
+		Cmd:          spec.Command,
+		Env:          spec.Env,
+		WorkingDir:   workspaceDir,
+		User:         spec.User,
+		Labels:       labels,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	host := &container.HostConfig{
+		NetworkMode:    "none",
+		ReadonlyRootfs: true,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Resources: container.Resources{
+			Memory:     spec.MemoryBytes,
+			MemorySwap: spec.MemoryBytes,
+			NanoCPUs:   spec.NanoCPUs,
+			PidsLimit:  &pids,
+		},
+		Tmpfs: map[string]string{"/tmp": tmpfsOptions},
+		Mounts: []mount.Mount{{
+			Type:   mount.TypeBind,
+			Source: workspace,
+			Target: workspaceDir,
+		}},
+		// Output is read through the attach stream, so the daemon keeps
+		// no copy: a chatty command cannot fill the host's disk.
+		LogConfig:  container.LogConfig{Type: "none"},
+		AutoRemove: false,
+	}
+
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	created, err := r.cli.ContainerCreate(cctx, cfg, host, nil, nil, "")
+	if cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("create container: %w: %s (sandbox images are built locally with EnsureImage, never pulled)", ErrImageNotFound, spec.Image)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create container from %s: %w", spec.Image, err)
+	}
+	r.log.Debug("sandbox container created", "container", created.ID, "image", spec.Image)
+	return created.ID, nil
+}
+
+// run starts the created container and waits for it to exit, killing it
+// when ctx is done or spec.Timeout passes. It fills res.
+func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *output, res *sandbox.Result) error {
+	runCtx, cancel := context.WithTimeoutCause(ctx, spec.Timeout, errTimedOut)
+	defer cancel()
+
+	// Attach before start so that no output is missed; the hijacked
+	// connection streams output as the command writes it.
+	stream, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fmt.Errorf("attach container %s: %w", id, err)
+	}
+	copied := make(chan struct{})
+	var copyErr error
+	go func() {
+		defer close(copied)
+		_, copyErr = stdcopy.StdCopy(out, out, stream.Reader)
+	}()
+	defer func() {
+		stream.Close()
+		<-copied
+	}()
+
+	// Registered before start, so an instant exit is not missed.
+	waitC, waitErrC := r.cli.ContainerWait(runCtx, id, container.WaitConditionNextExit)
+	start := time.Now()
+	if err := r.cli.ContainerStart(runCtx, id, container.StartOptions{}); err != nil && runCtx.Err() == nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	r.log.Debug("sandbox container started", "container", id)
+	statsCtx, stopStats := context.WithCancel(ctx)
+	defer stopStats()
+	usage := r.watchUsage(statsCtx, id)
+
+	var errs []error
+	killed := false
+	select {
+	case w := <-waitC:
+		res.ExitCode = int(w.StatusCode)
+		if w.Error != nil && w.Error.Message != "" {
+			errs = append(errs, fmt.Errorf("wait container %s: %s", id, w.Error.Message))
+		}
+	case err := <-waitErrC:
+		if runCtx.Err() == nil {
+			errs = append(errs, fmt.Errorf("wait container %s: %w", id, err))
+		}
+		killed = true
+	}
+
+	cctx, cancelCleanup := cleanupContext(ctx)
+	defer cancelCleanup()
+	if killed {
+		errs = append(errs, r.kill(cctx, id)...)
+	}
+	res.Duration = time.Since(start)
+
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-copied:
+		if copyErr != nil {
+			errs = append(errs, fmt.Errorf("read output of container %s: %w", id, copyErr))
+		}
+	case <-timer.C:
+		r.log.Warn("sandbox output still open after exit; truncating", "container", id, "after", drainTimeout)
+	}
+	stream.Close()
+	<-copied
+	res.OutputTail = out.tail.String()
+	res.OutputBytes = out.tail.Len
+
+	stopStats()
+	res.Usage = <-usage
+
+	info, err := r.cli.ContainerInspect(cctx, id)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("inspect container %s: %w", id, err))
+	case info.State != nil:
+		res.ExitCode = info.State.ExitCode
+		res.OOMKilled = info.State.OOMKilled
+	}
+
+	// runCtx is done either because the timeout fired (a Result) or
+	// because ctx is done (an error); a failed wait alone is in errs.
+	if killed && runCtx.Err() != nil {
+		if errors.Is(context.Cause(runCtx), errTimedOut) {
+			res.TimedOut = true
+		} else {
+			errs = append([]error{fmt.Errorf("run container %s: %w", id, context.Cause(ctx))}, errs...)
+		}
+	}
+	r.log.Debug("sandbox container exited", "container", id, "exit_code", res.ExitCode,
+		"timed_out", res.TimedOut, "oom_killed", res.OOMKilled, "duration", res.Duration)
+	return errors.Join(errs...)
+}
+
+// kill sends SIGKILL and waits until the container is no longer running,
+// so that its exit state can be inspected.
+func (r *Runner) kill(ctx context.Context, id string) []error {
+	var errs []error
+	err := r.cli.ContainerKill(ctx, id, "KILL")
+	// Conflict: it exited (or never started) in the meantime.
+	if err != nil && !cerrdefs.IsConflict(err) {
+		errs = append(errs, fmt.Errorf("kill container %s: %w", id, err))
+	}
+	waitC, waitErrC := r.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-waitErrC:
+		errs = append(errs, fmt.Errorf("wait for killed container %s: %w", id, err))
+	}
+	r.log.Debug("sandbox container killed", "container", id)
+	return errs
+}
+
+// watchUsage follows the container's stats stream until ctx is done and
+// then delivers the last CPU time and the peak memory seen. Usage is best
+// effort: the daemon samples about once a second, so a command shorter
+// than that reports zero.
+func (r *Runner) watchUsage(ctx context.Context, id string) <-chan sandbox.Usage {
+	c := make(chan sandbox.Usage, 1)
+	go func() {
+		var u sandbox.Usage
+		defer func() { c <- u }()
+		resp, err := r.cli.ContainerStats(ctx, id, true)
+		if err != nil {
+			return // no usage; the run itself is unaffected
+		}
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var s container.StatsResponse
+			if dec.Decode(&s) != nil {
+				return // stream ended: container gone or ctx done
+			}
+			u.CPUTimeMS = max(u.CPUTimeMS, int64(s.CPUStats.CPUUsage.TotalUsage/uint64(time.Millisecond)))
+			// MaxUsage is the cgroup v1 high-water mark; cgroup v2
+			// reports only the current usage.
+			peak := max(s.MemoryStats.MaxUsage, s.MemoryStats.Usage)
+			u.PeakMemoryBytes = max(u.PeakMemoryBytes, int64(peak))
+		}
+	}()
+	return c
+}
+
+// cleanupContext returns a context that keeps ctx's values but not its
+// cancellation, bounded by cleanupTimeout.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// runsAsRoot reports whether a uid[:gid] user string names uid 0.
+func runsAsRoot(user string) bool {
+	uid, _, _ := strings.Cut(user, ":")
+	if uid == "root" {
+		return true
+	}
+	n, err := strconv.ParseUint(uid, 10, 32)
+	return err == nil && n == 0
+}
+
+// output fans the container's combined output out to the optional output
+// file, the tail and the OnOutput hook. Only the goroutine copying the
+// attach stream writes to it.
+type output struct {
+	file    *os.File
+	fileErr error
+	tail    *sandbox.Tail
+	hook    func([]byte)
+}
+
+func newOutput(spec sandbox.Spec) (*output, error) {
+	o := &output{tail: sandbox.NewTail(spec.TailBytes), hook: spec.OnOutput}
+	if spec.OutputPath != "" {
+		f, err := os.OpenFile(spec.OutputPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open output file: %w", err)
+		}
+		o.file = f
+	}
+	return o, nil
+}
+
+// Write never fails: an error here would stop the copy, and a container
+// whose output is not read blocks on its next write. A file error is kept
+// and reported by close.
+func (o *output) Write(p []byte) (int, error) {
+	if o.file != nil && o.fileErr == nil {
+		if _, err := o.file.Write(p); err != nil {
+			o.fileErr = err
+		}
+	}
+	o.tail.Write(p)
+	if o.hook != nil {
+		o.hook(bytes.Clone(p))
+	}
+	return len(p), nil
+}
+
+func (o *output) close() error {
+	if o.file == nil {
+		return nil
+	}
+	if err := errors.Join(o.fileErr, o.file.Close()); err != nil {
+		return fmt.Errorf("output file %s: %w", o.file.Name(), err)
+	}
+	return nil
+}
