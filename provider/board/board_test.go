@@ -176,7 +176,7 @@ func TestAddNumbersPerRepository(t *testing.T) {
 	})
 }
 
-func TestAddDeduplicatesOpenSubmissions(t *testing.T) {
+func TestAddDeduplicatesSubmissions(t *testing.T) {
 	backends(t, func(t *testing.T, p api) {
 		ctx := context.Background()
 		first := mustAdd(t, p, chorus.Task{Title: "Deploy", Description: "to staging", Repository: "acme/web"})
@@ -206,8 +206,8 @@ func TestAddDeduplicatesOpenSubmissions(t *testing.T) {
 			})
 		}
 
-		// A claimed task still counts as the same submission; once it is
-		// terminal a new submission creates a new task.
+		// A claimed task still counts as the same submission, and so does a
+		// finished one: the same task never runs twice.
 		fence, err := p.Claim(ctx, first.Key(), "agent-a")
 		if err != nil {
 			t.Fatalf("Claim: %v", err)
@@ -219,11 +219,11 @@ func TestAddDeduplicatesOpenSubmissions(t *testing.T) {
 			t.Fatalf("Complete: %v", err)
 		}
 		again, created, err := p.Add(ctx, chorus.Task{Title: "Deploy", Description: "to staging", Repository: "acme/web"})
-		if err != nil || !created {
-			t.Fatalf("Add after completion: created=%v err=%v, want a new task", created, err)
+		if err != nil || created {
+			t.Fatalf("Add after completion: created=%v err=%v, want the existing task", created, err)
 		}
-		if again.Number == first.Number {
-			t.Errorf("new task reused number %d", first.Number)
+		if again.Key() != first.Key() || again.State != chorus.StateCompleted {
+			t.Errorf("Add after completion returned %s (%s), want %s completed", again.Key(), again.State, first.Key())
 		}
 	})
 }

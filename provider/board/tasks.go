@@ -60,9 +60,11 @@ const taskColumns = `repository, number, title, description, state, labels, assi
 // to DefaultRepository and Type to chorus.DetectTaskType. A Provider other
 // than "" or "board" is refused.
 //
-// Submission is idempotent: when a task that is not terminal already has the
-// same repository, title and description, Add returns that task and
-// created=false instead of adding another.
+// Submission is idempotent: when a task (in any state, finished ones too)
+// already has the same repository, title and description, Add returns that
+// task and created=false instead of adding another, so the same task is
+// never run twice. To run the same work again, submit it with a different
+// title or description.
 func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, created bool, err error) {
 	if t.Provider != "" && t.Provider != ProviderName {
 		return chorus.Task{}, false, fmt.Errorf("add task: %w: provider: %q is not %q", chorus.ErrInvalid, t.Provider, ProviderName)
@@ -103,7 +105,6 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 	err = b.write(ctx, func(tx *sql.Tx) error {
 		existing, err := scanTask(tx.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks
 			WHERE repository = ? AND title = ? AND description = ?
-			  AND state IN ('open', 'claimed', 'working')
 			ORDER BY number LIMIT 1`,
 			task.Repository, task.Title, task.Description))
 		switch {

@@ -1,0 +1,276 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+)
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// containers lists the ids of containers (running or not) with a label.
+func containers(t *testing.T, label string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+label).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func completions(s statusOutput) int {
+	n := 0
+	for _, e := range s.Events {
+		if e.Kind == "completed" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSubmitRunsInSandbox(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	body := "Write a report.\n\n```sh\nmkdir -p out\necho hello > out/report.txt\nid -u\necho done\n```\n"
+	s, code := c.submit(ctx, "--title", "make a report", "--body", body, "--repo", "demo", "--priority", "7", "--wait")
+	if code != 0 {
+		t.Fatalf("submit exit %d: %+v", code, s)
+	}
+	if s.Status != "completed" || s.Result == nil || !s.Result.Success {
+		t.Fatalf("submit = %+v", s)
+	}
+	if !strings.HasPrefix(s.TaskKey, "task/board/demo/") || s.WorkflowID != s.TaskKey || s.RunID == "" {
+		t.Fatalf("ids: %+v", s)
+	}
+	r := s.Result
+	if r.ExecutionType != "scripted" || r.ExitCode != 0 || r.DurationMS <= 0 {
+		t.Fatalf("result = %+v", r)
+	}
+	if !slices.Equal(r.FilesGenerated, []string{"out/report.txt"}) {
+		t.Fatalf("files_generated = %q", r.FilesGenerated)
+	}
+	if !slices.Equal(r.CommandsExecuted, []string{"mkdir -p out", "echo hello > out/report.txt", "id -u", "echo done"}) {
+		t.Fatalf("commands_executed = %q", r.CommandsExecuted)
+	}
+	if !strings.Contains(r.OutputTail, "65534") || !strings.HasSuffix(strings.TrimSpace(r.OutputTail), "done") {
+		t.Fatalf("output_tail = %q (want the non-root uid and the last line)", r.OutputTail)
+	}
+	c.recordHistory(ctx, s.WorkflowID, "completed")
+
+	// Submitting the same task again returns the same task and run.
+	again, code := c.submit(ctx, "--title", "make a report", "--body", body, "--repo", "demo", "--priority", "7")
+	if code != 0 || again.Created || again.TaskKey != s.TaskKey || again.RunID != s.RunID {
+		t.Fatalf("second submit = %+v (exit %d), want the existing run %s", again, code, s.RunID)
+	}
+	if n := c.runs(ctx, s.TaskKey); n != 1 {
+		t.Fatalf("%d runs of %s, want 1", n, s.TaskKey)
+	}
+
+	// The history is visible through the UI's HTTP API.
+	var list struct {
+		Executions []struct {
+			Execution struct {
+				WorkflowID string `json:"workflowId"`
+			} `json:"execution"`
+		} `json:"executions"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		found := false
+		if getJSON(t, c.uiURL+"/api/v1/namespaces/default/workflows", &list) == 200 {
+			for _, e := range list.Executions {
+				found = found || e.Execution.WorkflowID == s.TaskKey
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workflow %s not listed by the UI API: %+v", s.TaskKey, list)
+		}
+		waitTick()
+	}
+
+	// The board lists it as completed.
+	out, _, code := c.starterCmd(ctx, "list", "--json", "--state", "completed")
+	var items []struct {
+		TaskKey string `json:"task_key"`
+		State   string `json:"state"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) != 1 || items[0].TaskKey != s.TaskKey {
+		t.Fatalf("list = %s (exit %d)", out, code)
+	}
+}
+
+// runs counts the workflow runs with an id.
+func (c *cluster) runs(ctx context.Context, id string) int {
+	c.t.Helper()
+	resp, err := c.client().ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: "WorkflowId = '" + id + "'"})
+	if err != nil {
+		c.t.Fatalf("list workflows: %v", err)
+	}
+	n := 0
+	for _, e := range resp.GetExecutions() {
+		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED || e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFailuresAreReported(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	s, code := c.submit(ctx, "--title", "broken build", "--body", "```sh\necho building\nexit 3\n```", "--wait")
+	if code != 1 || s.Status != "failed" || s.Result == nil || s.Result.Success || s.Result.ExitCode != 3 || !strings.Contains(s.Result.OutputTail, "building") {
+		t.Fatalf("failing script: exit %d, %+v", code, s)
+	}
+	c.recordHistory(ctx, s.WorkflowID, "failed_script")
+	if st := c.status(ctx, s.TaskKey); st.State != "failed" {
+		t.Fatalf("board state = %s, want failed", st.State)
+	}
+
+	s, code = c.submit(ctx, "--title", "just talk", "--body", "no commands here", "--wait")
+	if code != 1 || s.Status != "failed" || !strings.Contains(s.Error, "no runnable content") {
+		t.Fatalf("no runnable content: exit %d, %+v", code, s)
+	}
+
+	// Bad input: one clear line and a non-zero exit.
+	_, errOut, code := c.starterCmd(ctx, "submit", "--title", "x", "--priority", "11")
+	if code == 0 || !strings.Contains(errOut, "priority") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("bad priority: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = c.starterCmd(ctx, "status", "nonsense")
+	if code == 0 || !strings.Contains(errOut, "task key") {
+		t.Fatalf("bad key: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestSandboxLimitsHold(t *testing.T) {
+	c := startCluster(t, "--task-timeout", "5s")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	body := "```sh\ntouch /etc/x 2>&1 || echo readonly-root\nnc -w 2 1.1.1.1 80 </dev/null 2>&1 || echo no-network\nid -u\nsleep 30\n```"
+	s, code := c.submit(ctx, "--title", "hostile", "--body", body, "--wait")
+	if code != 1 || s.Result == nil {
+		t.Fatalf("exit %d, %+v", code, s)
+	}
+	for _, want := range []string{"readonly-root", "no-network", "65534"} {
+		if !strings.Contains(s.Result.OutputTail, want) {
+			t.Errorf("output lacks %q: %q", want, s.Result.OutputTail)
+		}
+	}
+	if !strings.Contains(s.Result.Message, "timed out after 5s") {
+		t.Fatalf("message = %q, want the timeout", s.Result.Message)
+	}
+}
+
+func TestCancelKillsTheSandbox(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, code := c.submit(ctx, "--title", "long job", "--body", "```sh\necho started\nsleep 300\n```")
+	if code != 0 {
+		t.Fatalf("submit exit %d: %+v", code, s)
+	}
+	c.waitStatus(ctx, s.TaskKey, "working", func(st statusOutput) bool { return st.State == "working" })
+	label := "chorus.task=" + s.TaskKey
+	for len(containers(t, label)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no sandbox container appeared")
+		}
+		waitTick()
+	}
+	out, errOut, code := c.starterCmd(ctx, "cancel", s.TaskKey, "--json")
+	if code != 0 || !strings.Contains(out, `"cancelled"`) {
+		t.Fatalf("cancel: exit %d, %s %s", code, out, errOut)
+	}
+	st := c.waitStatus(ctx, s.TaskKey, "cancelled", func(st statusOutput) bool { return st.State == "cancelled" })
+	if st.WorkflowStatus != "canceled" {
+		t.Fatalf("workflow status = %q", st.WorkflowStatus)
+	}
+	for len(containers(t, label)) != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("container still there after cancel: %v", containers(t, label))
+		}
+		waitTick()
+	}
+	c.recordHistory(ctx, s.WorkflowID, "cancelled")
+}
+
+func TestKillAndRestart(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// A task that finished before the kill must survive it.
+	first, code := c.submit(ctx, "--title", "before the kill", "--body", "```sh\necho early\n```", "--wait")
+	if code != 0 {
+		t.Fatalf("first task: exit %d %+v", code, first)
+	}
+	s, code := c.submit(ctx, "--title", "survive a kill", "--body", "```sh\necho start\nsleep 6\necho finished > out.txt\n```")
+	if code != 0 {
+		t.Fatalf("submit exit %d", code)
+	}
+	label := "chorus.task=" + s.TaskKey
+	for len(containers(t, label)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no sandbox container appeared")
+		}
+		waitTick()
+	}
+	c.dev.kill()
+	c.dev = c.start(c.dev.args)
+
+	st := c.waitStatus(ctx, s.TaskKey, "completed", func(st statusOutput) bool { return st.State == "completed" || st.State == "failed" })
+	if st.State != "completed" || st.Status != "completed" {
+		t.Fatalf("after restart: %+v", st)
+	}
+	if n := completions(st); n != 1 {
+		t.Fatalf("%d completions on the board, want exactly 1", n)
+	}
+	if n := c.runs(ctx, s.TaskKey); n != 1 {
+		t.Fatalf("%d workflow runs, want 1", n)
+	}
+	if st := c.status(ctx, first.TaskKey); st.State != "completed" {
+		t.Fatalf("task submitted before the kill: %+v", st)
+	}
+	// The orphan container of the killed worker is gone (reaped or removed).
+	for len(containers(t, label)) != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("orphan container left: %v", containers(t, label))
+		}
+		waitTick()
+	}
+	c.recordHistory(ctx, s.WorkflowID, "killed_and_retried")
+}
+
+func TestSecondWorkerJoins(t *testing.T) {
+	// The dev node runs no agent, so only the joining worker can take work.
+	c := startCluster(t, "--no-agent")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	op := freePort(t)
+	c.start([]string{"--temporal", c.temporal, "--agent-id", "b", "--board", c.opsURL,
+		"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(op), "--log-format", "json"})
+	s, code := c.submit(ctx, "--title", "for b", "--body", "```sh\necho from b\n```", "--wait")
+	if code != 0 || s.AgentID != "b" || !strings.Contains(s.Result.OutputTail, "from b") {
+		t.Fatalf("exit %d, %+v", code, s)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

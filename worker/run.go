@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"golang.org/x/sync/errgroup"
+
+	"chorus"
+	"chorus/activities"
+	"chorus/config"
+	"chorus/devserver"
+	"chorus/intake"
+	"chorus/ops"
+	"chorus/provider/board"
+	"chorus/sandbox"
+	"chorus/sandbox/docker"
+	"chorus/workflows"
+)
+
+var errHelp = errors.New("help requested")
+
+// options are the command line.
+type options struct {
+	dev              bool
+	dataDir          string
+	opsAddr          string
+	opsAddrSet       bool
+	temporal         string
+	namespace        string
+	temporalPort     int
+	uiPort           int
+	bind             string
+	configPath       string
+	agentID          string
+	role             string
+	maxTasks         int
+	boardURL         string
+	noAgent          bool
+	image            string
+	busybox          string
+	taskTimeout      time.Duration
+	heartbeatTimeout time.Duration
+	queueTimeout     time.Duration
+	sweepInterval    time.Duration
+	logLevel         string
+	logFormat        string
+}
+
+const usage = `Usage: worker [flags]
+
+Runs one chorus agent node: a Temporal worker that claims tasks, executes them
+in a Docker sandbox and reports completion, plus the ops HTTP server.
+
+  worker --dev                          everything in one process: Temporal server
+                                        (SQLite under --data-dir), Web UI, task board
+  worker --temporal HOST:PORT --agent-id b
+                                        join an existing cluster as another agent
+
+Flags:
+`
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&o.dev, "dev", false, "run the embedded Temporal server, Web UI and task board in this process")
+	fs.StringVar(&o.dataDir, "data-dir", envOr(getenv, "CHORUS_DATA_DIR", "./.chorus"), "directory for the SQLite files, workspaces and logs (env CHORUS_DATA_DIR)")
+	fs.StringVar(&o.opsAddr, "ops-addr", "127.0.0.1:9090", "ops HTTP server address (health, task board API); when not given and busy, the next free port up to :9099 is used")
+	fs.StringVar(&o.temporal, "temporal", envOr(getenv, "CHORUS_TEMPORAL", "127.0.0.1:7233"), "Temporal frontend host:port to join (ignored with --dev) (env CHORUS_TEMPORAL)")
+	fs.StringVar(&o.namespace, "namespace", "default", "Temporal namespace")
+	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "with --dev: Temporal frontend port")
+	fs.IntVar(&o.uiPort, "ui-port", 8233, "with --dev: Temporal Web UI port (-1 disables the UI)")
+	fs.StringVar(&o.bind, "bind", "127.0.0.1", "with --dev: IP the Temporal server and UI listen on")
+	fs.StringVar(&o.configPath, "config", envOr(getenv, "CHORUS_CONFIG", ""), "agent YAML file (env CHORUS_CONFIG)")
+	fs.StringVar(&o.agentID, "agent-id", envOr(getenv, "CHORUS_AGENT_ID", ""), "agent id (overrides the config; default: the host name) (env CHORUS_AGENT_ID)")
+	fs.StringVar(&o.role, "role", "", "agent role (overrides the config)")
+	fs.IntVar(&o.maxTasks, "max-tasks", 0, "tasks executed at once (overrides the config)")
+	fs.StringVar(&o.boardURL, "board", envOr(getenv, "CHORUS_BOARD", ""), "task board URL to use instead of a local board (default: local with --dev, else http://127.0.0.1:9090) (env CHORUS_BOARD)")
+	fs.BoolVar(&o.noAgent, "no-agent", false, "with --dev: run only the server, UI and board, no agent")
+	fs.StringVar(&o.image, "sandbox-image", "", "sandbox image (overrides the config; built locally when it is the default and missing)")
+	fs.StringVar(&o.busybox, "sandbox-busybox", "/bin/busybox", "static busybox used to build the default sandbox image")
+	fs.DurationVar(&o.taskTimeout, "task-timeout", 0, "execution timeout per task (overrides the config; default 10m)")
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "time without a heartbeat after which an execution is retried")
+	fs.DurationVar(&o.queueTimeout, "queue-timeout", 10*time.Minute, "time an execution may wait for this agent before the task is placed again")
+	fs.DurationVar(&o.sweepInterval, "sweep-interval", 10*time.Second, "how often open board tasks without a workflow are started")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, errHelp
+		}
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "ops-addr" {
+			o.opsAddrSet = true
+		}
+	})
+	if o.noAgent && !o.dev {
+		return o, errors.New("--no-agent needs --dev")
+	}
+	if o.heartbeatTimeout <= 0 {
+		return o, errors.New("--heartbeat-timeout must be positive")
+	}
+	return o, nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(o options, stderr io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", o.logLevel)
+	}
+	format := o.logFormat
+	if format == "" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// run is the whole worker; main only adds signals and the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := config.Default()
+	if o.configPath != "" {
+		if cfg, err = config.Load(o.configPath); err != nil {
+			return err
+		}
+	}
+	agent, limits, err := agentFrom(cfg, o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	// The ops port first: a busy port is the most common start-up error
+	// and must not leave a half-started server behind.
+	ln, err := listenOps(o)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	opsURL := "http://" + ln.Addr().String()
+
+	health := ops.NewHealth(logger, nil)
+	mux := http.NewServeMux()
+	health.Routes(mux)
+
+	temporalAddr := o.temporal
+	if o.dev {
+		dcfg := devserver.DefaultConfig()
+		dcfg.DataDir = dataDir
+		dcfg.Host = o.bind
+		dcfg.FrontendPort = o.temporalPort
+		dcfg.UIPort = o.uiPort
+		dcfg.Namespace = o.namespace
+		dcfg.Logger = logger.With("component", "temporal")
+		logger.Info("starting embedded temporal server", "data_dir", dataDir, "port", o.temporalPort)
+		srv, err := devserver.Start(ctx, dcfg)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, srv.Stop()) }()
+		temporalAddr = srv.FrontendAddr()
+		logger.Info("temporal server ready", "frontend", temporalAddr, "ui", srv.UIURL())
+	}
+
+	// The task board: local with --dev (served on the ops port), remote
+	// otherwise.
+	var tracker activities.Tracker
+	var lister intake.Lister
+	boardURL := o.boardURL
+	if o.dev && boardURL == "" {
+		b, err := board.Open(filepath.Join(dataDir, "board.db"))
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, b.Close()) }()
+		mux.Handle("/api/", b.Handler())
+		tracker, lister = b, openLister{b.List}
+		boardURL = opsURL
+	} else {
+		if boardURL == "" {
+			boardURL = "http://127.0.0.1:9090"
+		}
+		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
+		tracker, lister = c, openLister{c.List}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	// On a start-up error, stop what the group runs before returning.
+	defer func() {
+		cancel()
+		if werr := g.Wait(); err == nil {
+			err = werr
+		}
+	}()
+	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
+
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  temporalAddr,
+		Namespace: o.namespace,
+		Logger:    sdklog.NewStructuredLogger(logger.With("component", "sdk")),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to temporal at %s: %w", temporalAddr, err)
+	}
+	defer c.Close()
+	if err := health.Register(ops.Check{Name: "temporal", Critical: true, Interval: 10 * time.Second, Func: func(ctx context.Context) error {
+		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}); err != nil {
+		return err
+	}
+
+	if o.dev {
+		sw := &intake.Sweeper{Tasks: lister, Starter: &intake.Starter{Client: c}, Interval: o.sweepInterval, Logger: logger.With("component", "intake")}
+		g.Go(func() error { return sw.Run(gctx) })
+	}
+
+	var polling atomic.Bool
+	if err := health.Register(ops.Check{Name: "worker", Critical: true, Interval: 5 * time.Second, Func: func(context.Context) error {
+		if o.noAgent {
+			return nil
+		}
+		if !polling.Load() {
+			return errors.New("worker is not polling yet")
+		}
+		return nil
+	}}); err != nil {
+		return err
+	}
+
+	if !o.noAgent {
+		runner, err := docker.New(docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox")})
+		if err != nil {
+			return err
+		}
+		defer runner.Close()
+		if err := runner.Ping(ctx); err != nil {
+			return fmt.Errorf("docker: %w", err)
+		}
+		if limits.Image == docker.DefaultImage {
+			built, err := runner.EnsureImage(ctx, limits.Image, o.busybox, &logWriter{logger: logger, msg: "building sandbox image"})
+			if err != nil {
+				return err
+			}
+			if built {
+				logger.Info("sandbox image built", "image", limits.Image)
+			}
+		}
+		if n, err := runner.Reap(ctx); err != nil {
+			logger.Warn("reaping orphan containers failed", "error", err)
+		} else if n > 0 {
+			logger.Info("reaped orphan containers", "count", n)
+		}
+		if err := health.Register(ops.Check{Name: "docker", Interval: 30 * time.Second, Func: runner.Ping}); err != nil {
+			return err
+		}
+
+		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
+		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
+		shared.RegisterActivity(&activities.Agent{Info: agent})
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker})
+		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
+		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Logger: logger.With("component", "executor")})
+		if err := shared.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer shared.Stop()
+		if err := own.Start(); err != nil {
+			return fmt.Errorf("start agent worker: %w", err)
+		}
+		defer own.Stop()
+		polling.Store(true)
+	}
+	// Checks are all registered; from here on they run on their intervals.
+	g.Go(func() error { return health.Run(gctx) })
+	logger.Info("chorus worker ready", "agent", agent.ID, "temporal", temporalAddr, "ops", opsURL, "board", boardURL, "dev", o.dev)
+	fmt.Fprintf(stdout, "chorus worker %s ready: temporal %s, ops %s, board %s\n", agent.ID, temporalAddr, opsURL, boardURL)
+
+	<-gctx.Done()
+	logger.Info("shutting down")
+	return nil
+}
+
+// agentFrom combines the config file and the flags.
+func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, error) {
+	a := cfg.Agent
+	if o.agentID != "" {
+		a.ID = o.agentID
+	}
+	if a.ID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return activities.AgentInfo{}, sandbox.Spec{}, fmt.Errorf("agent id: no --agent-id and no host name: %w", err)
+		}
+		a.ID = h
+	}
+	if o.role != "" {
+		a.Role = o.role
+	}
+	if o.maxTasks != 0 {
+		a.MaxTasks = o.maxTasks
+	}
+	cfg.Agent = a
+	e := cfg.Execution
+	if o.image != "" {
+		e.Image = o.image
+	}
+	if o.taskTimeout != 0 {
+		e.Timeout = config.Duration(o.taskTimeout)
+	}
+	cfg.Execution = e
+	if err := cfg.Validate(); err != nil {
+		return activities.AgentInfo{}, sandbox.Spec{}, err
+	}
+	info := activities.AgentInfo{
+		ID:               a.ID,
+		Role:             a.Role,
+		Expertise:        a.Expertise,
+		MaxTasks:         a.MaxTasks,
+		TaskQueue:        activities.AgentQueue(a.ID),
+		ExecutionTimeout: time.Duration(e.Timeout),
+		HeartbeatTimeout: o.heartbeatTimeout,
+		QueueTimeout:     o.queueTimeout,
+	}
+	limits := sandbox.Spec{
+		Image:       e.Image,
+		Timeout:     time.Duration(e.Timeout),
+		MemoryBytes: int64(e.Memory),
+		NanoCPUs:    int64(e.CPUs * 1e9),
+		PidsLimit:   e.Pids,
+	}
+	return info, limits, nil
+}
+
+// listenOps listens on the ops address; the default moves to the next free
+// port so a second worker on one machine starts without flags.
+func listenOps(o options) (net.Listener, error) {
+	ln, err := ops.Listen(o.opsAddr)
+	if err == nil || o.opsAddrSet {
+		return ln, err
+	}
+	host, port, splitErr := net.SplitHostPort(o.opsAddr)
+	if splitErr != nil {
+		return nil, err
+	}
+	var p int
+	fmt.Sscanf(port, "%d", &p)
+	for i := 1; i < 10; i++ {
+		if ln, err2 := ops.Listen(net.JoinHostPort(host, fmt.Sprint(p+i))); err2 == nil {
+			return ln, nil
+		}
+	}
+	return nil, err
+}
+
+// openLister adapts a board's List to intake.Lister.
+type openLister struct {
+	list func(context.Context, board.Filter) ([]chorus.Task, error)
+}
+
+func (l openLister) ListOpen(ctx context.Context, limit int) ([]chorus.Task, error) {
+	return l.list(ctx, board.Filter{States: []chorus.TaskState{chorus.StateOpen}, Limit: limit})
+}
+
+// logWriter turns progress lines into log records.
+type logWriter struct {
+	logger *slog.Logger
+	msg    string
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			w.logger.Info(w.msg, "progress", line)
+		}
+	}
+	return len(p), nil
+}
