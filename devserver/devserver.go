@@ -102,25 +102,23 @@ func launch(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	frontendAddr := net.JoinHostPort(cfg.dialHost(), strconv.Itoa(cfg.FrontendPort))
-	addrs := map[primitives.ServiceName]string{
-		primitives.FrontendService: frontendAddr,
-		primitives.HistoryService:  net.JoinHostPort(internalHost, strconv.Itoa(internalPorts[0])),
-		primitives.MatchingService: net.JoinHostPort(internalHost, strconv.Itoa(internalPorts[1])),
-		primitives.WorkerService:   net.JoinHostPort(internalHost, strconv.Itoa(internalPorts[2])),
-	}
 	ports := map[primitives.ServiceName]int{
 		primitives.FrontendService: cfg.FrontendPort,
 		primitives.HistoryService:  internalPorts[0],
 		primitives.MatchingService: internalPorts[1],
 		primitives.WorkerService:   internalPorts[2],
 	}
-	level := new(slog.LevelVar)
-	level.Set(slog.LevelWarn)
-	hosts := make(map[primitives.ServiceName]static.Hosts, len(addrs))
-	for svc, addr := range addrs {
+	frontendAddr := net.JoinHostPort(cfg.dialHost(), strconv.Itoa(cfg.FrontendPort))
+	hosts := make(map[primitives.ServiceName]static.Hosts, len(ports))
+	for svc, port := range ports {
+		addr := net.JoinHostPort(internalHost, strconv.Itoa(port))
+		if svc == primitives.FrontendService {
+			addr = frontendAddr
+		}
 		hosts[svc] = static.SingleLocalHost(addr)
 	}
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelWarn)
 
 	srv, err := newTemporal(
 		temporal.WithConfig(serverConfig(cfg, sqlCfg, clusterID, ports)),
@@ -166,7 +164,7 @@ func (s *Server) UIURL() string { return s.uiURL }
 // down they log warnings and errors ("context canceled", "Frontend is not
 // healthy yet") that report nothing wrong. Raising the level to error alone,
 // as `temporal server start-dev` does, still let up to ten such error records
-// through per stop in tests. Problems that stop the shutdown are returned.
+// through per stop in tests.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		s.level.Set(levelSilent)
