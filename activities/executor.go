@@ -172,7 +172,8 @@ func (e *Executor) heartbeat(ctx context.Context, start time.Time, out *atomic.I
 	beat := func() {
 		activity.RecordHeartbeat(ctx, Progress{Phase: "executing", OutputBytes: out.Load(), ElapsedMS: time.Since(start).Milliseconds()})
 	}
-	beat()
+	// No beat at start: a heartbeat is a server round trip and a history
+	// update, and short executions finish well inside the first interval.
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

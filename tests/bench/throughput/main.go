@@ -6,6 +6,8 @@
 //
 //	{tasks, tasks_per_sec, raw_workflows_per_sec, ratio, p50_ms, p99_ms, ...}
 //
+// The kinds alternate over several rounds and the rates are medians, so a
+// change in the machine's load during the run hits both.
 // ratio = tasks_per_sec / raw_workflows_per_sec; the goal is >= 0.8.
 package main
 
@@ -40,24 +42,27 @@ import (
 )
 
 type report struct {
-	Tasks              int     `json:"tasks"`
-	Concurrency        int     `json:"concurrency"`
-	TasksPerSec        float64 `json:"tasks_per_sec"`
-	RawWorkflowsPerSec float64 `json:"raw_workflows_per_sec"`
-	Ratio              float64 `json:"ratio"`
-	P50MS              float64 `json:"p50_ms"`
-	P99MS              float64 `json:"p99_ms"`
-	RawP50MS           float64 `json:"raw_p50_ms"`
-	RawP99MS           float64 `json:"raw_p99_ms"`
-	ActivitiesPerTask  int     `json:"activities_per_workflow"`
+	Tasks              int       `json:"tasks"`
+	Concurrency        int       `json:"concurrency"`
+	TasksPerSec        float64   `json:"tasks_per_sec"`
+	RawWorkflowsPerSec float64   `json:"raw_workflows_per_sec"`
+	Ratio              float64   `json:"ratio"`
+	P50MS              float64   `json:"p50_ms"`
+	P99MS              float64   `json:"p99_ms"`
+	RawP50MS           float64   `json:"raw_p50_ms"`
+	RawP99MS           float64   `json:"raw_p99_ms"`
+	ActivitiesPerTask  int       `json:"activities_per_workflow"`
+	Rounds             int       `json:"rounds"`
+	RoundRatios        []float64 `json:"round_ratios"`
 }
 
 func main() {
 	n := flag.Int("n", 200, "tasks (and bare workflows) to run")
 	conc := flag.Int("c", 20, "concurrent starters")
 	warm := flag.Int("warmup", 20, "warm-up workflows of each kind, not measured")
+	rounds := flag.Int("rounds", 5, "measured rounds of each kind, alternated; rates are medians")
 	flag.Parse()
-	if err := run(*n, *conc, *warm); err != nil {
+	if err := run(*n, *conc, *warm, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "throughput:", err)
 		os.Exit(1)
 	}
@@ -67,7 +72,7 @@ func main() {
 // Identify, Claim, MarkWorking, Execute, Complete.
 const activitiesPerTask = 5
 
-func run(n, conc, warm int) error {
+func run(n, conc, warm, rounds int) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "chorus-bench-")
 	if err != nil {
@@ -154,19 +159,37 @@ func run(n, conc, warm int) error {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	// Alternate the measured runs so drift in the machine's load hits both.
+	// Alternate the measured rounds so drift in the machine's load hits
+	// both kinds; report medians.
 	var rep report
-	rep.Tasks, rep.Concurrency, rep.ActivitiesPerTask = n, conc, activitiesPerTask
-	rawRate, rawLat, err := drive(ctx, n, conc, bare)
-	if err != nil {
-		return fmt.Errorf("bare workflows: %w", err)
+	rep.Tasks, rep.Concurrency, rep.ActivitiesPerTask, rep.Rounds = n, conc, activitiesPerTask, rounds
+	var rawRates, taskRates []float64
+	var rawLat, taskLat []time.Duration
+	for r := 0; r < rounds; r++ {
+		rate, lat, err := drive(ctx, n, conc, bare)
+		if err != nil {
+			return fmt.Errorf("bare workflows: %w", err)
+		}
+		rawRates, rawLat = append(rawRates, rate), append(rawLat, lat...)
+		rate, lat, err = drive(ctx, n, conc, task)
+		if err != nil {
+			return fmt.Errorf("tasks: %w", err)
+		}
+		taskRates, taskLat = append(taskRates, rate), append(taskLat, lat...)
+		fmt.Fprintf(os.Stderr, "round %d: raw %.1f/s, tasks %.1f/s\n", r+1, rawRates[r], taskRates[r])
 	}
-	taskRate, taskLat, err := drive(ctx, n, conc, task)
-	if err != nil {
-		return fmt.Errorf("tasks: %w", err)
+	var ratios []float64
+	for i := range taskRates {
+		ratios = append(ratios, taskRates[i]/rawRates[i])
 	}
-	rep.TasksPerSec, rep.RawWorkflowsPerSec = round(taskRate), round(rawRate)
-	rep.Ratio = round(taskRate / rawRate)
+	rep.TasksPerSec, rep.RawWorkflowsPerSec = round(median(taskRates)), round(median(rawRates))
+	// The ratio is the median of each round's ratio: the two kinds in one
+	// round ran back to back, so slow drift of the machine cancels out.
+	rep.Ratio = round(median(ratios))
+	rep.RoundRatios = ratios
+	for i := range rep.RoundRatios {
+		rep.RoundRatios[i] = round(rep.RoundRatios[i])
+	}
 	rep.P50MS, rep.P99MS = pct(taskLat, 50), pct(taskLat, 99)
 	rep.RawP50MS, rep.RawP99MS = pct(rawLat, 50), pct(rawLat, 99)
 	enc := json.NewEncoder(os.Stdout)
@@ -242,6 +265,12 @@ func pct(d []time.Duration, p int) float64 {
 		i--
 	}
 	return round(float64(s[i].Microseconds()) / 1000)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
