@@ -159,7 +159,37 @@ type Result struct {
 	OutputRef        string        `json:"output_ref,omitempty"`
 	AgentID          string        `json:"agent_id,omitempty"`
 	ResourceUsage    ResourceUsage `json:"resource_usage"`
+	// Model and TokensUsed are set by the AI rung.
+	Model      string `json:"model,omitempty"`
+	TokensUsed int    `json:"tokens_used,omitempty"`
+	// TranscriptRef points at the AI conversation, kept on disk.
+	TranscriptRef string `json:"transcript_ref,omitempty"`
+	// Artifacts are files produced outside the workspace listing, such as
+	// the workspace diff; name -> path on the agent's disk.
+	Artifacts map[string]string `json:"artifacts,omitempty"`
+	// Ladder records each rung tried, in order, with why it was left.
+	Ladder []LadderStep `json:"ladder,omitempty"`
 }
+
+// LadderStep is one rung of the fallback ladder as it was tried.
+type LadderStep struct {
+	// Rung is "ai:<model>", "scripted" or "mock".
+	Rung string `json:"rung"`
+	// Outcome is "succeeded", "failed" (the work ran and failed) or
+	// "skipped" (the rung could not run: model down, garbage reply,
+	// budget exhausted, nothing to run).
+	Outcome string `json:"outcome"`
+	// Reason says why the ladder moved on, e.g. "budget_exhausted: task
+	// tokens: 60000 of 60000 used".
+	Reason string `json:"reason,omitempty"`
+}
+
+// Ladder outcomes.
+const (
+	RungSucceeded = "succeeded"
+	RungFailed    = "failed"
+	RungSkipped   = "skipped"
+)
 
 // ResourceUsage is what the sandbox consumed.
 type ResourceUsage struct {

@@ -17,6 +17,15 @@ const (
 	ErrTypeFenced            = "Fenced"
 	ErrTypeInvalid           = "Invalid"
 	ErrTypeNoRunnableContent = "NoRunnableContent"
+	// ErrTypeModelUnavailable: the model does not exist on its endpoint,
+	// or the endpoint refuses us (wrong key).
+	ErrTypeModelUnavailable = "ModelUnavailable"
+	// ErrTypeModelGarbage: the model's replies could not be used, even
+	// after a correction.
+	ErrTypeModelGarbage = "ModelGarbage"
+	// ErrTypeBudgetExhausted: a task or daily budget stopped the rung
+	// before a call.
+	ErrTypeBudgetExhausted = "budget_exhausted"
 )
 
 // Claimer takes and gives back a task on its provider.

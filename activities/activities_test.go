@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -272,3 +273,5 @@ var (
 	prov *activities.Provider
 	exe  *activities.Executor
 )
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -22,6 +22,15 @@ type AgentInfo struct {
 	// QueueTimeout is how long an execution may wait for the agent to pick
 	// it up before the workflow selects again.
 	QueueTimeout time.Duration `json:"queue_timeout"`
+	// Models are the agent's model names for this task's role, primary
+	// first; empty means the AI rung is skipped.
+	Models []string `json:"models,omitempty"`
+	// AIWallTime bounds one AI rung.
+	AIWallTime time.Duration `json:"ai_wall_time,omitempty"`
+	// MockEnabled lets the ladder end in simulated execution;
+	// MockSucceeds is the success it reports (false unless configured).
+	MockEnabled  bool `json:"mock_enabled,omitempty"`
+	MockSucceeds bool `json:"mock_succeeds,omitempty"`
 }
 
 // IdentifyInput names the task being placed (for logs on the agent side).

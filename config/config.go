@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,6 +46,11 @@ type Model struct {
 	APIKeyEnv string `yaml:"api_key_env"`
 	// APIKeyFile is the path of a file holding the API key.
 	APIKeyFile string `yaml:"api_key_file"`
+	// Timeout bounds one call; zero means the client's default.
+	Timeout Duration `yaml:"timeout"`
+	// Roles this model is preferred for; a task's agent role picks the
+	// primary model, the others are alternates in file order.
+	Roles []string `yaml:"roles"`
 }
 
 // Execution limits the sandbox each task runs in.
@@ -54,6 +60,35 @@ type Execution struct {
 	Memory  Size     `yaml:"memory"`
 	CPUs    float64  `yaml:"cpus"`
 	Pids    int64    `yaml:"pids"`
+	// Budget bounds the AI rung.
+	Budget Budget `yaml:"budget"`
+	// Mock enables the last rung of the fallback ladder.
+	Mock Mock `yaml:"mock"`
+	// Repositories are local copies of task repositories, copied into
+	// the workspace of AI executions (the sandbox has no network).
+	Repositories []Repository `yaml:"repositories"`
+}
+
+// Budget limits AI spending; zero means no limit.
+type Budget struct {
+	TaskTokens  int      `yaml:"task_tokens"`
+	TaskSteps   int      `yaml:"task_steps"`
+	TaskWall    Duration `yaml:"task_wall"`
+	DailyTokens int      `yaml:"daily_tokens"`
+	DailyCalls  int      `yaml:"daily_calls"`
+}
+
+// Mock configures simulated execution, the ladder's last rung. It is off by
+// default and never reports real work; Succeeds makes it report success.
+type Mock struct {
+	Enabled  bool `yaml:"enabled"`
+	Succeeds bool `yaml:"succeeds"`
+}
+
+// Repository maps a task repository name to a local directory.
+type Repository struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
 }
 
 // Model providers accepted in Model.Provider.
@@ -92,6 +127,9 @@ func Default() File {
 			CPUs: 1,
 			// Pids: stops a fork bomb.
 			Pids: 256,
+			// Budget: a handful of command/feedback rounds with a
+			// mid-sized model per task; no daily cap unless configured.
+			Budget: Budget{TaskTokens: 60_000, TaskSteps: 8, TaskWall: Duration(10 * time.Minute)},
 		},
 	}
 }
@@ -234,6 +272,27 @@ func (f File) problems() []*FieldError {
 	if x.Pids < 1 {
 		bad("execution.pids", "must be at least 1, got %d", x.Pids)
 	}
+	for name, v := range map[string]int{"task_tokens": x.Budget.TaskTokens, "task_steps": x.Budget.TaskSteps, "daily_tokens": x.Budget.DailyTokens, "daily_calls": x.Budget.DailyCalls} {
+		if v < 0 {
+			bad("execution.budget."+name, "must not be negative, got %d", v)
+		}
+	}
+	if x.Budget.TaskWall < 0 {
+		bad("execution.budget.task_wall", "must not be negative, got %s", x.Budget.TaskWall)
+	}
+	repos := make(map[string]int)
+	for i, r := range x.Repositories {
+		p := fmt.Sprintf("execution.repositories[%d].", i)
+		if first, dup := repos[r.Name]; dup {
+			bad(p+"name", "duplicate repository %q (also execution.repositories[%d])", r.Name, first)
+		} else if !repoName.MatchString(r.Name) {
+			bad(p+"name", "must be owner/name or name of [A-Za-z0-9._-], got %q", r.Name)
+		}
+		repos[r.Name] = i
+		if !filepath.IsAbs(r.Path) {
+			bad(p+"path", "must be an absolute directory path, got %q", r.Path)
+		}
+	}
 	return ps
 }
 
@@ -248,3 +307,5 @@ func (a Agent) ToAgent() chorus.Agent {
 		Specialization: a.Specialization,
 	}
 }
+
+var repoName = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$`)

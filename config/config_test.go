@@ -22,17 +22,22 @@ const fullFile = `agent:
   max_tasks: 2
   specialization: backend
   models:
-    - {name: llama3, provider: ollama, endpoint: http://127.0.0.1:11434}
+    - {name: llama3, provider: ollama, endpoint: http://127.0.0.1:11434, roles: [developer]}
     - name: gpt
       provider: openai
       endpoint: https://api.openai.com/v1
       api_key_env: OPENAI_API_KEY
+      timeout: 2m
 execution:
   image: chorus-sandbox:1
   timeout: 10m
   memory: 512MiB      # sizes accept B, KiB, MiB, GiB or a plain byte count
   cpus: 1.0
   pids: 256
+  budget: {task_tokens: 30000, task_steps: 6, task_wall: 5m, daily_tokens: 1000000, daily_calls: 500}
+  mock: {enabled: true}
+  repositories:
+    - {name: acme/api, path: /srv/src/api}
 `
 
 func TestParseFullFile(t *testing.T) {
@@ -49,8 +54,8 @@ func TestParseFullFile(t *testing.T) {
 			MaxTasks:       2,
 			Specialization: "backend",
 			Models: []config.Model{
-				{Name: "llama3", Provider: "ollama", Endpoint: "http://127.0.0.1:11434"},
-				{Name: "gpt", Provider: "openai", Endpoint: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY"},
+				{Name: "llama3", Provider: "ollama", Endpoint: "http://127.0.0.1:11434", Roles: []string{"developer"}},
+				{Name: "gpt", Provider: "openai", Endpoint: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", Timeout: config.Duration(2 * time.Minute)},
 			},
 		},
 		Execution: config.Execution{
@@ -59,6 +64,10 @@ func TestParseFullFile(t *testing.T) {
 			Memory:  512 * config.MiB,
 			CPUs:    1,
 			Pids:    256,
+			Budget: config.Budget{TaskTokens: 30000, TaskSteps: 6, TaskWall: config.Duration(5 * time.Minute),
+				DailyTokens: 1000000, DailyCalls: 500},
+			Mock:         config.Mock{Enabled: true},
+			Repositories: []config.Repository{{Name: "acme/api", Path: "/srv/src/api"}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -154,6 +163,10 @@ func TestValidateNamesField(t *testing.T) {
 		{"memory", func(f *config.File) { f.Execution.Memory = config.MiB }, "config: execution.memory: must be at least 6MiB (Docker's minimum), got 1MiB"},
 		{"cpus", func(f *config.File) { f.Execution.CPUs = 0 }, "config: execution.cpus: must be a positive number, got 0"},
 		{"pids", func(f *config.File) { f.Execution.Pids = 0 }, "config: execution.pids: must be at least 1, got 0"},
+		{"budget", func(f *config.File) { f.Execution.Budget.DailyCalls = -1 }, "config: execution.budget.daily_calls: must not be negative, got -1"},
+		{"repository path", func(f *config.File) {
+			f.Execution.Repositories = []config.Repository{{Name: "a", Path: "rel"}}
+		}, `config: execution.repositories[0].path: must be an absolute directory path, got "rel"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 
 	"chorus"
 	"chorus/activities"
+	"chorus/ai"
+	"chorus/budget"
 	"chorus/config"
 	"chorus/devserver"
 	"chorus/intake"
@@ -181,6 +183,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	rung, err := newAIRung(cfg, agent, getenv)
+	if err != nil {
+		return err
+	}
+	agent.Models = rung.order
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -320,6 +327,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shared.RegisterActivity(&activities.Provider{Tasks: tracker})
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
 		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Logger: logger.With("component", "executor")})
+		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
+		if err != nil {
+			return err
+		}
+		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: runner, DataDir: dataDir, Limits: limits,
+			Budget: rung.task, Daily: daily, Repositories: rung.repos, Logger: logger.With("component", "ai")})
+		own.RegisterActivity(&activities.Mock{})
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -380,6 +394,9 @@ func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, 
 		ExecutionTimeout: time.Duration(e.Timeout),
 		HeartbeatTimeout: o.heartbeatTimeout,
 		QueueTimeout:     o.queueTimeout,
+		AIWallTime:       time.Duration(e.Budget.TaskWall),
+		MockEnabled:      e.Mock.Enabled,
+		MockSucceeds:     e.Mock.Succeeds,
 	}
 	limits := sandbox.Spec{
 		Image:       e.Image,
@@ -389,6 +406,52 @@ func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, 
 		PidsLimit:   e.Pids,
 	}
 	return info, limits, nil
+}
+
+// aiRung is the AI part of the fallback ladder, from the config.
+type aiRung struct {
+	order   []string
+	clients map[string]activities.Chatter
+	task    budget.Limits
+	daily   budget.DailyLimits
+	repos   map[string]string
+}
+
+// newAIRung builds a client per configured model; the agent's role picks
+// the primary model, the others are alternates.
+func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) string) (aiRung, error) {
+	b := cfg.Execution.Budget
+	r := aiRung{
+		clients: map[string]activities.Chatter{},
+		task:    budget.Limits{Tokens: b.TaskTokens, Steps: b.TaskSteps, Wall: time.Duration(b.TaskWall)},
+		daily:   budget.DailyLimits{Tokens: b.DailyTokens, Calls: b.DailyCalls},
+		repos:   map[string]string{},
+	}
+	for _, repo := range cfg.Execution.Repositories {
+		r.repos[repo.Name] = repo.Path
+	}
+	var models []ai.Model
+	for _, m := range cfg.Agent.Models {
+		models = append(models, ai.Model{Name: m.Name, Provider: m.Provider, Endpoint: m.Endpoint, APIKeyEnv: m.APIKeyEnv,
+			APIKeyFile: m.APIKeyFile, Timeout: time.Duration(m.Timeout), Roles: m.Roles})
+	}
+	if len(models) == 0 {
+		return r, nil
+	}
+	ordered, err := ai.Select(models, agent.Role, "")
+	if err != nil {
+		return r, err
+	}
+	hc := &http.Client{}
+	for _, m := range ordered {
+		c, err := ai.New(m, hc, getenv)
+		if err != nil {
+			return r, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		r.clients[m.Name] = c
+		r.order = append(r.order, m.Name)
+	}
+	return r, nil
 }
 
 // listenOps listens on the ops address; the default moves to the next free

@@ -106,3 +106,37 @@ func executeOptions(p Policy, a activities.AgentInfo) workflow.ActivityOptions {
 		},
 	}
 }
+
+// aiOptions runs one AI rung on the agent's queue. Transient failures
+// (model unreachable, rate limited) are retried a little; a model that is
+// missing, answers garbage or exhausts the budget moves the ladder down at
+// once.
+func aiOptions(a activities.AgentInfo) workflow.ActivityOptions {
+	o := executeOptions(DefaultPolicy, a)
+	wall := a.AIWallTime
+	if wall <= 0 {
+		wall = defaultExecutionTimeout
+	}
+	o.StartToCloseTimeout = wall + time.Minute
+	o.RetryPolicy = &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+		MaximumAttempts:    3,
+		NonRetryableErrorTypes: []string{
+			activities.ErrTypeModelUnavailable,
+			activities.ErrTypeModelGarbage,
+			activities.ErrTypeBudgetExhausted,
+		},
+	}
+	return o
+}
+
+// mockOptions runs the mock rung: no sandbox, nothing to wait for.
+func mockOptions(a activities.AgentInfo) workflow.ActivityOptions {
+	o := executeOptions(DefaultPolicy, a)
+	o.StartToCloseTimeout = 30 * time.Second
+	o.HeartbeatTimeout = 0
+	o.RetryPolicy = &temporal.RetryPolicy{MaximumAttempts: 3}
+	return o
+}

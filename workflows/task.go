@@ -38,7 +38,13 @@ var (
 	agentActs    *activities.Agent
 	providerActs *activities.Provider
 	executorActs *activities.Executor
+	aiActs       *activities.AI
+	mockActs     *activities.Mock
 )
+
+// versionLadder gates the fallback ladder (AI -> alternate -> scripted ->
+// mock); runs recorded before it take the scripted rung only.
+const versionLadder = "fallback-ladder"
 
 // TaskWorkflow runs one task from claim to completion.
 func TaskWorkflow(ctx workflow.Context, in TaskInput) (TaskStatus, error) {
@@ -107,8 +113,7 @@ func (w *taskRun) run(ctx workflow.Context) error {
 		if timeout <= 0 {
 			timeout = defaultExecutionTimeout
 		}
-		ectx := workflow.WithActivityOptions(ctx, executeOptions(w.policy, agent))
-		err := workflow.ExecuteActivity(ectx, executorActs.Execute, activities.ExecuteInput{
+		in := activities.ExecuteInput{
 			Key:         key,
 			AgentID:     agent.ID,
 			AgentRole:   agent.Role,
@@ -116,7 +121,16 @@ func (w *taskRun) run(ctx workflow.Context) error {
 			Title:       w.task.Title,
 			Description: w.task.Description,
 			Timeout:     timeout,
-		}).Get(ctx, &res)
+		}
+		var err error
+		if workflow.GetVersion(ctx, versionLadder, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			// Histories recorded before the fallback ladder: the
+			// scripted rung only.
+			ectx := workflow.WithActivityOptions(ctx, executeOptions(w.policy, agent))
+			err = workflow.ExecuteActivity(ectx, executorActs.Execute, in).Get(ctx, &res)
+		} else {
+			res, err = w.ladder(ctx, agent, in)
+		}
 		if err == nil {
 			break
 		}
