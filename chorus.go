@@ -159,6 +159,8 @@ type Result struct {
 	OutputRef        string        `json:"output_ref,omitempty"`
 	AgentID          string        `json:"agent_id,omitempty"`
 	ResourceUsage    ResourceUsage `json:"resource_usage"`
+	// WarmStart is set when a pre-started sandbox container served the run.
+	WarmStart bool `json:"warm_start,omitempty"`
 	// Model and TokensUsed are set by the AI rung.
 	Model      string `json:"model,omitempty"`
 	TokensUsed int    `json:"tokens_used,omitempty"`

@@ -51,7 +51,9 @@ type AI struct {
 	// Repositories maps a task's repository to a local directory copied
 	// into the workspace (the sandbox has no network to clone it).
 	Repositories map[string]string
-	Logger       *slog.Logger
+	// Unlabelled: see Executor.Unlabelled.
+	Unlabelled bool
+	Logger     *slog.Logger
 	// now is time.Now unless a test sets it.
 	now func() time.Time
 }
@@ -216,7 +218,7 @@ func (a *AI) run(ctx context.Context, in AIInput, ws string, cmds []string, res 
 	spec.Command = []string{"/bin/sh", "-e", "-c", strings.Join(cmds, "\n")}
 	spec.Workspace = ws
 	spec.Env = []string{"TASK_ID=" + in.Key, "REPOSITORY=" + in.Repository, "AGENT_ID=" + in.AgentID, "AGENT_ROLE=" + in.AgentRole, "HOME=/workspace"}
-	spec.Labels = map[string]string{"chorus.task": in.Key}
+	spec.Labels = taskLabels(in.Key, a.Unlabelled)
 	out, err := a.Runner.Run(ctx, spec)
 	if err != nil {
 		return "", fmt.Errorf("sandbox run: %w", err)

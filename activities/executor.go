@@ -48,7 +48,11 @@ type Executor struct {
 	Limits sandbox.Spec
 	// HeartbeatInterval defaults to 2 s.
 	HeartbeatInterval time.Duration
-	Logger            *slog.Logger
+	// Unlabelled leaves the per-task label (chorus.task=<key>) off the
+	// containers, so the runner's warm pool, whose containers are created
+	// before their task is known, can serve them.
+	Unlabelled bool
+	Logger     *slog.Logger
 }
 
 var scriptBlock = regexp.MustCompile("(?ms)^[ \t]*```[ \t]*(sh|bash|shell)[ \t]*\r?\n(.*?)^[ \t]*```")
@@ -122,7 +126,7 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 	if in.Timeout > 0 {
 		spec.Timeout = in.Timeout
 	}
-	spec.Labels = map[string]string{"chorus.task": in.Key}
+	spec.Labels = taskLabels(in.Key, e.Unlabelled)
 	var outBytes atomic.Int64
 	spec.OnOutput = func(b []byte) { outBytes.Add(int64(len(b))) }
 
@@ -148,6 +152,7 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 		OutputRef:        logPath,
 		AgentID:          in.AgentID,
 		ResourceUsage:    chorus.ResourceUsage{CPUTimeMS: res.Usage.CPUTimeMS, PeakMemoryBytes: res.Usage.PeakMemoryBytes},
+		WarmStart:        res.Warm,
 	}
 	switch {
 	case res.TimedOut:
@@ -160,6 +165,16 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 		r.Message = fmt.Sprintf("script ran %d commands successfully", len(r.CommandsExecuted))
 	}
 	return r, nil
+}
+
+// LabelTask is the container label naming the task a sandbox runs for.
+const LabelTask = "chorus.task"
+
+func taskLabels(key string, unlabelled bool) map[string]string {
+	if unlabelled {
+		return nil
+	}
+	return map[string]string{LabelTask: key}
 }
 
 // heartbeat records progress until the returned stop is called. Heartbeats

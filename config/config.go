@@ -60,6 +60,9 @@ type Execution struct {
 	Memory  Size     `yaml:"memory"`
 	CPUs    float64  `yaml:"cpus"`
 	Pids    int64    `yaml:"pids"`
+	// WarmPool is how many sandbox containers are kept started and waiting
+	// for a command, for fast starts; 0 turns the pool off.
+	WarmPool int `yaml:"warm_pool"`
 	// Budget bounds the AI rung.
 	Budget Budget `yaml:"budget"`
 	// Mock enables the last rung of the fallback ladder.
@@ -271,6 +274,9 @@ func (f File) problems() []*FieldError {
 	}
 	if x.Pids < 1 {
 		bad("execution.pids", "must be at least 1, got %d", x.Pids)
+	}
+	if x.WarmPool < 0 || x.WarmPool > 16 {
+		bad("execution.warm_pool", "must be between 0 and 16, got %d", x.WarmPool)
 	}
 	for name, v := range map[string]int{"task_tokens": x.Budget.TaskTokens, "task_steps": x.Budget.TaskSteps, "daily_tokens": x.Budget.DailyTokens, "daily_calls": x.Budget.DailyCalls} {
 		if v < 0 {

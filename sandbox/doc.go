@@ -6,5 +6,7 @@
 //
 // Invariants: limits and timeouts are fields of Spec, never globals; a
 // container's lifetime is tied to the ctx passed to Run, so cancelling the
-// ctx kills and removes the container. Spec and Result are plain values.
+// ctx kills and removes the container. A Runner may serve a run from a
+// container prepared ahead of time (Result.Warm); the isolation and the
+// Result mean the same either way. Spec and Result are plain values.
 package sandbox

@@ -122,6 +122,10 @@ type Result struct {
 	OutputTail  string
 	OutputBytes int64
 	Usage       Usage
+	// Warm is set when a container started ahead of time (a runner's
+	// warm pool) served the run instead of one created for it. Isolation,
+	// limits and the other fields mean the same either way.
+	Warm bool
 }
 
 // Usage is resource consumption read from the container's cgroup.

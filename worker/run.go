@@ -57,6 +57,7 @@ type options struct {
 	image            string
 	busybox          string
 	taskTimeout      time.Duration
+	warmPool         int
 	heartbeatTimeout time.Duration
 	queueTimeout     time.Duration
 	sweepInterval    time.Duration
@@ -101,6 +102,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&o.noAgent, "no-agent", false, "with --dev: run only the server, UI and board, no agent")
 	fs.StringVar(&o.image, "sandbox-image", "", "sandbox image (overrides the config; built locally when it is the default and missing)")
 	fs.StringVar(&o.busybox, "sandbox-busybox", "/bin/busybox", "static busybox used to build the default sandbox image")
+	fs.IntVar(&o.warmPool, "warm-pool", -1, "sandbox containers kept started for fast starts (overrides the config; 0 = off); pooled containers carry no chorus.task label")
 	fs.DurationVar(&o.taskTimeout, "task-timeout", 0, "execution timeout per task (overrides the config; default 10m)")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "time without a heartbeat after which an execution is retried")
 	fs.DurationVar(&o.queueTimeout, "queue-timeout", 10*time.Minute, "time an execution may wait for this agent before the task is placed again")
@@ -295,11 +297,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if !o.noAgent {
-		runner, err := docker.New(docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox")})
+		dcfg := docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox")}
+		warm := cfg.Execution.WarmPool
+		if o.warmPool >= 0 {
+			warm = o.warmPool
+		}
+		if warm > 0 {
+			dcfg.Pool = docker.PoolConfig{Size: warm, Dir: filepath.Join(dataDir, "pool"), Spec: limits}
+		}
+		runner, err := docker.New(dcfg)
 		if err != nil {
 			return err
 		}
-		defer runner.Close()
+		// Close waits for the background removal of finished containers
+		// and reports the ones that failed.
+		defer func() { err = errors.Join(err, runner.Close()) }()
 		if err := runner.Ping(ctx); err != nil {
 			return fmt.Errorf("docker: %w", err)
 		}
@@ -320,19 +332,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := health.Register(ops.Check{Name: "docker", Interval: 30 * time.Second, Func: runner.Ping}); err != nil {
 			return err
 		}
+		if warm > 0 {
+			// Not in the group: the pool must be drained (idle containers
+			// removed) before the runner closes, and the deferred Close
+			// runs before the group is waited for.
+			warmDone := make(chan error, 1)
+			go func() { warmDone <- runner.KeepWarm(gctx) }()
+			defer func() {
+				cancel()
+				err = errors.Join(err, <-warmDone)
+			}()
+			logger.Info("keeping sandbox containers warm", "size", warm)
+			if err := health.Register(ops.Check{Name: "warm_pool", Interval: 2 * time.Second, Timeout: time.Second, Func: func(ctx context.Context) error {
+				if err := runner.WaitWarm(ctx, warm); err != nil {
+					return fmt.Errorf("the warm pool is not full (%d wanted): %w", warm, err)
+				}
+				return nil
+			}}); err != nil {
+				return err
+			}
+		}
 
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 		shared.RegisterActivity(&activities.Agent{Info: agent})
 		shared.RegisterActivity(&activities.Provider{Tasks: tracker})
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
-		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Logger: logger.With("component", "executor")})
+		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
 		if err != nil {
 			return err
 		}
 		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: runner, DataDir: dataDir, Limits: limits,
-			Budget: rung.task, Daily: daily, Repositories: rung.repos, Logger: logger.With("component", "ai")})
+			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai")})
 		own.RegisterActivity(&activities.Mock{})
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
@@ -380,6 +412,9 @@ func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, 
 	}
 	if o.taskTimeout != 0 {
 		e.Timeout = config.Duration(o.taskTimeout)
+	}
+	if o.warmPool >= 0 {
+		e.WarmPool = o.warmPool
 	}
 	cfg.Execution = e
 	if err := cfg.Validate(); err != nil {

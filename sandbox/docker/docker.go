@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -30,16 +31,19 @@ const DefaultImage = "chorus-sandbox:1"
 // locally. Nothing is ever pulled: build it with EnsureImage.
 var ErrImageNotFound = errors.New("sandbox image not found locally")
 
-// Config configures a Runner. Every field is required.
+// Config configures a Runner. AgentID and Logger are required.
 type Config struct {
 	// AgentID identifies this agent; it is written to LabelAgent on every
 	// container so that Reap finds the orphans of an earlier crash.
 	AgentID string
 	// Logger receives lifecycle events at debug level.
 	Logger *slog.Logger
+	// Pool configures the warm pool that KeepWarm maintains. The zero
+	// value (Size 0) disables it: every run creates its container.
+	Pool PoolConfig
 }
 
-// Validate reports the first missing field.
+// Validate reports the first missing or bad field.
 func (c Config) Validate() error {
 	switch {
 	case c.AgentID == "":
@@ -47,7 +51,7 @@ func (c Config) Validate() error {
 	case c.Logger == nil:
 		return errors.New("docker config: Logger: must not be nil")
 	}
-	return nil
+	return c.Pool.validate()
 }
 
 // Runner runs sandbox.Specs as Docker containers. It implements
@@ -56,6 +60,9 @@ type Runner struct {
 	cli     *client.Client
 	agentID string
 	log     *slog.Logger
+	// pool is nil when Config.Pool.Size is 0.
+	pool     *pool
+	removals *removals
 }
 
 var _ sandbox.Runner = (*Runner)(nil)
@@ -67,16 +74,35 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	r := &Runner{agentID: cfg.AgentID, log: cfg.Logger, removals: newRemovals()}
+	if cfg.Pool.Size > 0 {
+		dir, err := filepath.Abs(cfg.Pool.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("docker config: Pool.Dir: %w", err)
+		}
+		r.pool = newPool(cfg.Pool, filepath.Join(dir, slotDirName(cfg.AgentID)))
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Runner{cli: cli, agentID: cfg.AgentID, log: cfg.Logger}, nil
+	r.cli = cli
+	return r, nil
 }
 
-// Close releases the client's connections.
+// Close waits for the background removal of the containers of finished
+// runs, then releases the client's connections. It returns the removal
+// failures (the containers stay until Reap) joined with the client's. Call
+// it after every Run and KeepWarm has returned.
 func (r *Runner) Close() error {
-	return r.cli.Close()
+	return errors.Join(r.removals.wait(), r.cli.Close())
+}
+
+// WaitRemoved blocks until the background removal of every container whose
+// run has returned is done, or ctx ends (it then returns ctx's error).
+// Removal failures are returned by Close, not here.
+func (r *Runner) WaitRemoved(ctx context.Context) error {
+	return r.removals.idle(ctx)
 }
 
 // Ping checks that the daemon answers.
@@ -89,7 +115,9 @@ func (r *Runner) Ping(ctx context.Context) error {
 
 // Reap force-removes every container labelled with this runner's agent id,
 // running or not: orphans of an earlier process that crashed mid-run. It
-// returns how many it removed. Call it at start-up, before any Run.
+// returns how many it removed. Call it at start-up, before any Run or
+// KeepWarm (later, call WaitRemoved first: Reap would race the background
+// removals of finished runs).
 func (r *Runner) Reap(ctx context.Context) (int, error) {
 	list, err := r.cli.ContainerList(ctx, container.ListOptions{
 		All:     true,

@@ -23,9 +23,17 @@ import (
 
 func TestNewNamesBadField(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
+	image := sandbox.Spec{Image: docker.DefaultImage}
 	cases := map[string]docker.Config{
-		"AgentID": {Logger: logger},
-		"Logger":  {AgentID: "a"},
+		"AgentID":                                {Logger: logger},
+		"Logger":                                 {AgentID: "a"},
+		"Pool.Size":                              {AgentID: "a", Logger: logger, Pool: docker.PoolConfig{Size: -1}},
+		"Pool.Dir":                               {AgentID: "a", Logger: logger, Pool: docker.PoolConfig{Size: 1, Spec: image}},
+		"Pool.Spec: invalid sandbox spec: image": {AgentID: "a", Logger: logger, Pool: docker.PoolConfig{Size: 1, Dir: "/p"}},
+		"Pool.Spec: invalid sandbox spec: memory": {AgentID: "a", Logger: logger,
+			Pool: docker.PoolConfig{Size: 1, Dir: "/p", Spec: sandbox.Spec{Image: "i", MemoryBytes: 1}}},
+		"Pool.Spec: invalid sandbox spec: user": {AgentID: "a", Logger: logger,
+			Pool: docker.PoolConfig{Size: 1, Dir: "/p", Spec: sandbox.Spec{Image: "i", User: "00:0"}}},
 	}
 	for field, cfg := range cases {
 		if _, err := docker.New(cfg); err == nil || !strings.Contains(err.Error(), field) {
@@ -106,6 +114,9 @@ func TestRunEchoStreamsOutputAndSharesWorkspace(t *testing.T) {
 	}
 	if res.ContainerID == "" || res.Duration <= 0 {
 		t.Errorf("result = %+v, want a container id and a duration", res)
+	}
+	if err := r.WaitRemoved(testContext(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 	_, err = dockerClient(t).ContainerInspect(testContext(t, 10*time.Second), res.ContainerID)
 	if !cerrdefs.IsNotFound(err) {
@@ -206,6 +217,16 @@ func TestRunContainerIsLockedDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("inspect: %v", err)
 	}
+	checkLockedDown(t, info, s, agent, s.Workspace)
+	cancel()
+	<-done
+}
+
+// checkLockedDown checks, as docker inspect shows them, the isolation
+// properties of a running container made for spec s (or a pool template)
+// by the runner of agent, with workspace mounted at /workspace.
+func checkLockedDown(t *testing.T, info container.InspectResponse, s sandbox.Spec, agent, workspace string) {
+	t.Helper()
 	hc := info.HostConfig
 	checks := []struct {
 		what string
@@ -217,9 +238,9 @@ func TestRunContainerIsLockedDown(t *testing.T) {
 		{"no-new-privileges", slices.Contains(hc.SecurityOpt, "no-new-privileges")},
 		{"not privileged", !hc.Privileged},
 		{"user 65534", info.Config.User == "65534:65534"},
-		{"memory limit", hc.Memory == 64<<20 && hc.MemorySwap == 64<<20},
-		{"cpu limit", hc.NanoCPUs == 500_000_000},
-		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == 50},
+		{"memory limit", hc.Memory == s.MemoryBytes && hc.MemorySwap == s.MemoryBytes},
+		{"cpu limit", hc.NanoCPUs == s.NanoCPUs},
+		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == s.PidsLimit},
 		{"tmpfs /tmp noexec", strings.Contains(hc.Tmpfs["/tmp"], "noexec")},
 		{"no log copy", hc.LogConfig.Type == "none"},
 		{"agent label not spoofable", info.Config.Labels[docker.LabelAgent] == agent},
@@ -235,15 +256,13 @@ func TestRunContainerIsLockedDown(t *testing.T) {
 	}
 	var workspaceMounted bool
 	for _, m := range info.Mounts {
-		if m.Destination == "/workspace" && m.Source == s.Workspace && m.RW {
+		if m.Destination == "/workspace" && m.Source == workspace && m.RW {
 			workspaceMounted = true
 		}
 	}
-	if !workspaceMounted {
-		t.Errorf("mounts = %+v, want %s read-write at /workspace", info.Mounts, s.Workspace)
+	if !workspaceMounted || len(info.Mounts) != 1 {
+		t.Errorf("mounts = %+v, want only %s read-write at /workspace", info.Mounts, workspace)
 	}
-	cancel()
-	<-done
 }
 
 func TestRunCancelKillsAndRemovesContainer(t *testing.T) {
@@ -287,6 +306,9 @@ func TestRunCancelKillsAndRemovesContainer(t *testing.T) {
 	if took := time.Since(cancelled); took > 10*time.Second {
 		t.Errorf("run took %s to return after cancellation", took)
 	}
+	if err := r.WaitRemoved(testContext(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if left := containersLabelled(t, dockerClient(t), "chorus.test", agent); len(left) != 0 {
 		t.Errorf("%d containers left after cancellation, want 0", len(left))
 	}
@@ -309,6 +331,9 @@ func TestRunTimeoutKillsContainer(t *testing.T) {
 	}
 	if took > 8*time.Second {
 		t.Errorf("run took %s with a 2s timeout", took)
+	}
+	if err := r.WaitRemoved(testContext(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 	if left := containersLabelled(t, dockerClient(t), "chorus.test", agent); len(left) != 0 {
 		t.Errorf("%d containers left after timeout, want 0", len(left))
@@ -444,6 +469,9 @@ func TestRunContainsForkBomb(t *testing.T) {
 	}
 	if err := <-hostForked; err != nil {
 		t.Errorf("host could not start a process during the fork bomb: %v", err)
+	}
+	if err := r.WaitRemoved(testContext(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
 	}
 	if left := containersLabelled(t, dockerClient(t), "chorus.test", agent); len(left) != 0 {
 		t.Errorf("%d containers left after the fork bomb, want 0", len(left))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"chorus/sandbox"
@@ -63,4 +64,64 @@ func ExampleRunner_Run() {
 		return
 	}
 	fmt.Printf("exit %d: %s", res.ExitCode, res.OutputTail)
+}
+
+// A worker that runs many short tasks keeps a warm pool: runs whose spec
+// matches the pool's template skip creating and starting a container.
+// Compiled, not run: it needs a Docker daemon.
+func ExampleRunner_KeepWarm() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	data, err := os.MkdirTemp("", "agent-data")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(data)
+
+	// Every task runs with these limits; the pool's containers have them.
+	limits := sandbox.Spec{Image: docker.DefaultImage, MemoryBytes: 256 << 20, Timeout: time.Minute}
+	r, err := docker.New(docker.Config{
+		AgentID: "agent-1",
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		// The pool directory is on the workspaces' file system.
+		Pool: docker.PoolConfig{Size: 2, Dir: filepath.Join(data, "pool"), Spec: limits},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	if _, err := r.Reap(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool := make(chan error, 1)
+	go func() { pool <- r.KeepWarm(ctx) }()
+	defer func() {
+		stop()
+		if err := <-pool; err != nil {
+			fmt.Println(err)
+		}
+	}()
+
+	ws := filepath.Join(data, "task-1")
+	if err := os.Mkdir(ws, 0o777); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := os.Chmod(ws, 0o777); err != nil {
+		fmt.Println(err)
+		return
+	}
+	spec := limits
+	spec.Command = []string{"sh", "-c", "echo built > artifact.txt"}
+	spec.Workspace = ws
+	res, err := r.Run(ctx, spec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Warm unless the pool was still filling.
+	fmt.Printf("exit %d, warm %t\n", res.ExitCode, res.Warm)
 }

@@ -50,24 +50,29 @@ var sandboxImage struct {
 // that agent id are removed when the test ends.
 func newRunner(t *testing.T) (*docker.Runner, string) {
 	t.Helper()
+	return newPoolRunner(t, docker.PoolConfig{})
+}
+
+// newPoolRunner is newRunner with a warm pool configured (KeepWarm is not
+// started; see keepWarm).
+func newPoolRunner(t *testing.T, pool docker.PoolConfig) (*docker.Runner, string) {
+	t.Helper()
+	agent := newAgent(t)
+	return newRunnerFor(t, agent, pool), agent
+}
+
+// newAgent returns a fresh agent id, after making sure the daemon is
+// reachable and the sandbox image exists.
+func newAgent(t *testing.T) string {
+	t.Helper()
 	requireDocker(t)
-	agent := "test-" + strings.ToLower(rand.Text()[:10])
-	r, err := docker.New(docker.Config{
-		AgentID: agent,
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatalf("new runner: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := r.Reap(ctx); err != nil {
-			t.Errorf("reap: %v", err)
-		}
-		r.Close()
-	})
 	sandboxImage.once.Do(func() {
+		r, err := docker.New(docker.Config{AgentID: "image", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			sandboxImage.err = err
+			return
+		}
+		defer r.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		_, sandboxImage.err = r.EnsureImage(ctx, docker.DefaultImage, "", nil)
@@ -75,7 +80,37 @@ func newRunner(t *testing.T) (*docker.Runner, string) {
 	if sandboxImage.err != nil {
 		t.Fatalf("ensure image %s: %v", docker.DefaultImage, sandboxImage.err)
 	}
-	return r, agent
+	return "test-" + strings.ToLower(rand.Text()[:10])
+}
+
+// newRunnerFor returns a Runner for agent with the given pool. When the
+// test ends, the background removals must have succeeded (Close reports
+// them) and containers left with the agent id are removed.
+func newRunnerFor(t *testing.T, agent string, pool docker.PoolConfig) *docker.Runner {
+	t.Helper()
+	r, err := docker.New(docker.Config{
+		AgentID: agent,
+		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Pool:    pool,
+	})
+	if err != nil {
+		t.Fatalf("new runner: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// Removals first: Reap racing a removal in flight gets a conflict.
+		if err := r.WaitRemoved(ctx); err != nil {
+			t.Errorf("wait for removals: %v", err)
+		}
+		if _, err := r.Reap(ctx); err != nil {
+			t.Errorf("reap: %v", err)
+		}
+		if err := r.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return r
 }
 
 // dockerClient returns a raw client, for checking what the Runner did the

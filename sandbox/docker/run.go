@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -41,14 +42,17 @@ const (
 // errTimedOut is the cause of the run context when Spec.Timeout fires.
 var errTimedOut = errors.New("sandbox timeout")
 
-// Run runs spec in a new container and removes the container before
-// returning. See the package documentation for the isolation applied.
+// Run runs spec in a container and returns once the container has exited
+// or been killed; the stopped container is then removed in the background
+// (see Close and WaitRemoved). See the package documentation for the
+// isolation applied. With a warm pool, a matching spec is served by a
+// container started ahead of time (Result.Warm); see PoolConfig.
 //
 // A command that exits non-zero, exceeds Spec.Timeout (Result.TimedOut) or
 // is killed for memory (Result.OOMKilled) yields a Result and a nil error.
 // Cancelling ctx kills the container and returns the partial Result with an
 // error wrapping the ctx's cause. Failures to clean up are joined to the
-// returned error.
+// returned error, except background removal failures, which Close returns.
 //
 // The caller must make Spec.Workspace writable by Spec.User (uid 65534 by
 // default), for example with chmod 0777 or chown -R 65534:65534; Run does
@@ -75,40 +79,60 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result
 	}
 	defer func() { err = errors.Join(err, out.close()) }()
 
-	id, err := r.create(ctx, spec, workspace)
+	if r.pool != nil {
+		w, reason := r.pool.take(spec, workspace)
+		if w != nil {
+			res, served, err := r.runWarm(ctx, spec, workspace, w, out)
+			if served {
+				return res, err
+			}
+			reason = err.Error()
+		}
+		r.log.Debug("sandbox run is cold", "reason", reason)
+	}
+	return r.runCold(ctx, spec, workspace, out)
+}
+
+// runCold runs spec in a container created for it.
+func (r *Runner) runCold(ctx context.Context, spec sandbox.Spec, workspace string, out *output) (res sandbox.Result, err error) {
+	cfg, host := r.containerConfig(spec, workspace)
+	id, err := r.create(ctx, cfg, host)
 	if err != nil {
 		return res, err
 	}
 	res.ContainerID = id
-	defer func() {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		rmErr := r.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if rmErr != nil {
-			err = errors.Join(err, fmt.Errorf("remove container %s: %w", id, rmErr))
-		}
-	}()
+	defer r.removeLater(ctx, id)
 
-	err = r.run(ctx, spec, id, out, &res)
+	// Attach before start so that no output is missed; the hijacked
+	// connection streams output as the command writes it.
+	stream, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return res, fmt.Errorf("attach container %s: %w", id, err)
+	}
+	// Registered before start, so an instant exit is not missed.
+	exit := r.watchExit(ctx, id)
+	start := func(runCtx context.Context) error {
+		if err := r.cli.ContainerStart(runCtx, id, container.StartOptions{}); err != nil {
+			return fmt.Errorf("start container %s: %w", id, err)
+		}
+		return nil
+	}
+	err = r.supervise(ctx, spec, id, stream, exit, start, out, &res)
 	return res, err
 }
 
-// create creates the container. It uses a detached context so that a
-// container the daemon creates is always known to Run, which removes it.
-func (r *Runner) create(ctx context.Context, spec sandbox.Spec, workspace string) (string, error) {
-	labels := make(map[string]string, len(spec.Labels)+2)
-	maps.Copy(labels, spec.Labels)
-	labels[LabelAgent] = r.agentID
-	labels[LabelManaged] = "true"
+// containerConfig returns the configuration of a container running spec
+// with workspace mounted at /workspace: every isolation property the
+// package documents is set here, for cold and pool containers alike.
+func (r *Runner) containerConfig(spec sandbox.Spec, workspace string) (*container.Config, *container.HostConfig) {
 	pids := spec.PidsLimit
-
 	cfg := &container.Config{
 		Image:        spec.Image,
 		Cmd:          spec.Command,
 		Env:          spec.Env,
 		WorkingDir:   workspaceDir,
 		User:         spec.User,
-		Labels:       labels,
+		Labels:       r.containerLabels(spec.Labels),
 		AttachStdout: true,
 		AttachStderr: true,
 	}
@@ -134,32 +158,79 @@ func (r *Runner) create(ctx context.Context, spec sandbox.Spec, workspace string
 		LogConfig:  container.LogConfig{Type: "none"},
 		AutoRemove: false,
 	}
+	return cfg, host
+}
 
+// containerLabels returns extra plus the runner's own labels, which extra
+// cannot override.
+func (r *Runner) containerLabels(extra map[string]string) map[string]string {
+	labels := make(map[string]string, len(extra)+2)
+	maps.Copy(labels, extra)
+	labels[LabelAgent] = r.agentID
+	labels[LabelManaged] = "true"
+	return labels
+}
+
+// create creates the container. It uses a detached context so that a
+// container the daemon creates is always known to the caller, which
+// removes it.
+func (r *Runner) create(ctx context.Context, cfg *container.Config, host *container.HostConfig) (string, error) {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	created, err := r.cli.ContainerCreate(cctx, cfg, host, nil, nil, "")
 	if cerrdefs.IsNotFound(err) {
-		return "", fmt.Errorf("create container: %w: %s (sandbox images are built locally with EnsureImage, never pulled)", ErrImageNotFound, spec.Image)
+		return "", fmt.Errorf("create container: %w: %s (sandbox images are built locally with EnsureImage, never pulled)", ErrImageNotFound, cfg.Image)
 	}
 	if err != nil {
-		return "", fmt.Errorf("create container from %s: %w", spec.Image, err)
+		return "", fmt.Errorf("create container from %s: %w", cfg.Image, err)
 	}
-	r.log.Debug("sandbox container created", "container", created.ID, "image", spec.Image)
+	r.log.Debug("sandbox container created", "container", created.ID, "image", cfg.Image)
 	return created.ID, nil
 }
 
-// run starts the created container and waits for it to exit, killing it
-// when ctx is done or spec.Timeout passes. It fills res.
-func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *output, res *sandbox.Result) error {
+// exitWatch follows one container's next exit through the daemon's wait
+// endpoint. done is closed once status or err is set.
+type exitWatch struct {
+	done   chan struct{}
+	status container.WaitResponse
+	err    error
+	cancel context.CancelFunc
+}
+
+// watchExit starts watching for the next exit of container id. Call it
+// before the container starts so that an instant exit is not missed, and
+// call stop when done.
+func (r *Runner) watchExit(ctx context.Context, id string) *exitWatch {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &exitWatch{done: make(chan struct{}), cancel: cancel}
+	waitC, errC := r.cli.ContainerWait(wctx, id, container.WaitConditionNextExit)
+	go func() {
+		defer close(w.done)
+		select {
+		case w.status = <-waitC:
+		case w.err = <-errC:
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and waits for its goroutine.
+func (w *exitWatch) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// supervise starts the created (or waiting) container with start, streams
+// its output and waits for it to exit, killing it when ctx is done or
+// spec.Timeout passes. It fills res and stops exit. When it returns after
+// start was called, the container is no longer running unless a kill
+// failed, which is in the returned error.
+func (r *Runner) supervise(ctx context.Context, spec sandbox.Spec, id string, stream types.HijackedResponse,
+	exit *exitWatch, start func(context.Context) error, out *output, res *sandbox.Result) error {
+	defer exit.stop()
 	runCtx, cancel := context.WithTimeoutCause(ctx, spec.Timeout, errTimedOut)
 	defer cancel()
 
-	// Attach before start so that no output is missed; the hijacked
-	// connection streams output as the command writes it.
-	stream, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return fmt.Errorf("attach container %s: %w", id, err)
-	}
 	copied := make(chan struct{})
 	var copyErr error
 	go func() {
@@ -171,13 +242,11 @@ func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *out
 		<-copied
 	}()
 
-	// Registered before start, so an instant exit is not missed.
-	waitC, waitErrC := r.cli.ContainerWait(runCtx, id, container.WaitConditionNextExit)
-	start := time.Now()
-	if err := r.cli.ContainerStart(runCtx, id, container.StartOptions{}); err != nil && runCtx.Err() == nil {
-		return fmt.Errorf("start container %s: %w", id, err)
+	started := time.Now()
+	if err := start(runCtx); err != nil && runCtx.Err() == nil {
+		return err
 	}
-	r.log.Debug("sandbox container started", "container", id)
+	r.log.Debug("sandbox container started", "container", id, "warm", res.Warm)
 	statsCtx, stopStats := context.WithCancel(ctx)
 	defer stopStats()
 	usage := r.watchUsage(statsCtx, id)
@@ -185,15 +254,17 @@ func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *out
 	var errs []error
 	killed := false
 	select {
-	case w := <-waitC:
-		res.ExitCode = int(w.StatusCode)
-		if w.Error != nil && w.Error.Message != "" {
-			errs = append(errs, fmt.Errorf("wait container %s: %s", id, w.Error.Message))
+	case <-exit.done:
+		if exit.err != nil {
+			errs = append(errs, fmt.Errorf("wait container %s: %w", id, exit.err))
+			killed = true
+			break
 		}
-	case err := <-waitErrC:
-		if runCtx.Err() == nil {
-			errs = append(errs, fmt.Errorf("wait container %s: %w", id, err))
+		res.ExitCode = int(exit.status.StatusCode)
+		if exit.status.Error != nil && exit.status.Error.Message != "" {
+			errs = append(errs, fmt.Errorf("wait container %s: %s", id, exit.status.Error.Message))
 		}
+	case <-runCtx.Done():
 		killed = true
 	}
 
@@ -202,7 +273,7 @@ func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *out
 	if killed {
 		errs = append(errs, r.kill(cctx, id)...)
 	}
-	res.Duration = time.Since(start)
+	res.Duration = time.Since(started)
 
 	timer := time.NewTimer(drainTimeout)
 	defer timer.Stop()
@@ -241,7 +312,7 @@ func (r *Runner) run(ctx context.Context, spec sandbox.Spec, id string, out *out
 		}
 	}
 	r.log.Debug("sandbox container exited", "container", id, "exit_code", res.ExitCode,
-		"timed_out", res.TimedOut, "oom_killed", res.OOMKilled, "duration", res.Duration)
+		"timed_out", res.TimedOut, "oom_killed", res.OOMKilled, "duration", res.Duration, "warm", res.Warm)
 	return errors.Join(errs...)
 }
 

@@ -274,3 +274,55 @@ func TestSecondWorkerJoins(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestWarmPoolServesTasks(t *testing.T) {
+	c := startCluster(t, "--warm-pool", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	after := time.Now()
+	for i := range 2 {
+		c.waitCheck(ctx, "warm_pool", after)
+		out, errOut, code := c.starterCmd(ctx, "submit", "--json", "--wait", "--title", "warm "+strconv.Itoa(i), "--body", "```sh\nid -u > uid.txt\ncat uid.txt\n```")
+		var r struct {
+			Status string `json:"status"`
+			Result struct {
+				WarmStart      bool     `json:"warm_start"`
+				OutputTail     string   `json:"output_tail"`
+				FilesGenerated []string `json:"files_generated"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 {
+			t.Fatalf("submit %d: exit %d %v: %s %s", i, code, err, out, errOut)
+		}
+		after = time.Now()
+		if r.Status != "completed" || !r.Result.WarmStart || r.Result.OutputTail != "65534" || !slices.Equal(r.Result.FilesGenerated, []string{"uid.txt"}) {
+			t.Fatalf("task %d: %+v", i, r)
+		}
+	}
+}
+
+// waitCheck waits until the dev node's health check name has passed in a
+// run that started after the given time.
+func (c *cluster) waitCheck(ctx context.Context, name string, after time.Time) {
+	c.t.Helper()
+	for {
+		var checks []struct {
+			Name    string    `json:"name"`
+			Healthy bool      `json:"healthy"`
+			Runs    int       `json:"runs"`
+			LastRun time.Time `json:"last_run"`
+		}
+		getJSON(c.t, c.opsURL+"/health/checks", &checks)
+		for _, ch := range checks {
+			if ch.Name == name && ch.Healthy && ch.LastRun.After(after) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("check %s never passed: %+v", name, checks)
+		default:
+		}
+		waitTick()
+	}
+}
