@@ -69,6 +69,9 @@ type Task struct {
 	Expertise   []string  `json:"expertise,omitempty"`
 	Type        string    `json:"type,omitempty"`
 	ProjectID   string    `json:"project_id,omitempty"`
+	// AllowHosts is the task's network policy: the hosts its sandbox may
+	// reach ("host", "host:port", "*.domain"); empty means no network.
+	AllowHosts []string `json:"allow_hosts,omitempty"`
 	Fence       int64     `json:"fence,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
@@ -94,8 +97,15 @@ func (t Task) Validate() error {
 	case t.Repository != "" && !repoPattern.MatchString(t.Repository):
 		return fmt.Errorf("%w: repository: %q must be owner/name or name of [A-Za-z0-9._-]", ErrInvalid, t.Repository)
 	}
+	for i, h := range t.AllowHosts {
+		if !hostPattern.MatchString(h) {
+			return fmt.Errorf("%w: allow_hosts[%d]: %q must be host, host:port or *.domain", ErrInvalid, i, h)
+		}
+	}
 	return nil
 }
+
+var hostPattern = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$`)
 
 var repoPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$`)
 

@@ -32,9 +32,10 @@ func TestParseTaskKeyRejects(t *testing.T) {
 
 func TestTaskValidateNamesField(t *testing.T) {
 	cases := map[string]chorus.Task{
-		"title":      {Title: " "},
-		"priority":   {Title: "x", Priority: 11},
-		"repository": {Title: "x", Repository: "a/b/c"},
+		"title":          {Title: " "},
+		"priority":       {Title: "x", Priority: 11},
+		"repository":     {Title: "x", Repository: "a/b/c"},
+		"allow_hosts[1]": {Title: "x", AllowHosts: []string{"proxy.golang.org:443", "http://evil"}},
 	}
 	for field, task := range cases {
 		err := task.Validate()
@@ -45,7 +46,7 @@ func TestTaskValidateNamesField(t *testing.T) {
 			t.Errorf("%s: error %q does not name the field", field, err)
 		}
 	}
-	if err := (chorus.Task{Title: "ok", Repository: "acme/api", Priority: 10}).Validate(); err != nil {
+	if err := (chorus.Task{Title: "ok", Repository: "acme/api", Priority: 10, AllowHosts: []string{"*.debian.org", "127.0.0.1:8080"}}).Validate(); err != nil {
 		t.Fatalf("valid task rejected: %v", err)
 	}
 }

@@ -219,6 +219,7 @@ func (a *AI) run(ctx context.Context, in AIInput, ws string, cmds []string, res 
 	spec.Workspace = ws
 	spec.Env = []string{"TASK_ID=" + in.Key, "REPOSITORY=" + in.Repository, "AGENT_ID=" + in.AgentID, "AGENT_ROLE=" + in.AgentRole, "HOME=/workspace"}
 	spec.Labels = taskLabels(in.Key, a.Unlabelled)
+	spec.AllowHosts = in.AllowHosts
 	out, err := a.Runner.Run(ctx, spec)
 	if err != nil {
 		return "", fmt.Errorf("sandbox run: %w", err)

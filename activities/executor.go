@@ -29,6 +29,8 @@ type ExecuteInput struct {
 	Title       string        `json:"title"`
 	Description string        `json:"description"`
 	Timeout     time.Duration `json:"timeout"`
+	// AllowHosts is the task's network policy (empty: no network).
+	AllowHosts []string `json:"allow_hosts,omitempty"`
 }
 
 // Progress is the heartbeat detail of a running execution.
@@ -127,6 +129,7 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 		spec.Timeout = in.Timeout
 	}
 	spec.Labels = taskLabels(in.Key, e.Unlabelled)
+	spec.AllowHosts = in.AllowHosts
 	var outBytes atomic.Int64
 	spec.OnOutput = func(b []byte) { outBytes.Add(int64(len(b))) }
 

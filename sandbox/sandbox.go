@@ -50,6 +50,11 @@ type Spec struct {
 	PidsLimit int64
 	// User is uid:gid inside the container; never root.
 	User string
+	// AllowHosts is the network policy: empty means no network at all;
+	// otherwise the command reaches these hosts ("host", "host:port",
+	// "*.domain") through an HTTP proxy given in HTTP_PROXY/HTTPS_PROXY,
+	// and nothing else.
+	AllowHosts []string
 	// Labels are added to the container; the runner adds its own agent
 	// label so orphans can be reaped.
 	Labels map[string]string

@@ -36,7 +36,7 @@ type submitOutput struct {
 func cmdSubmit(e *env, args []string) error {
 	fs := e.flags("submit", "--title T [flags]", "Adds a task to the board and starts its workflow. Submitting the same open task again\nreturns the existing task and run. The task body may hold a ```sh block: its commands run\nin the sandbox.")
 	var t chorus.Task
-	var expertise string
+	var expertise, allow string
 	var wait bool
 	var timeout time.Duration
 	fs.StringVar(&t.Title, "title", "", "task title (required)")
@@ -45,6 +45,7 @@ func cmdSubmit(e *env, args []string) error {
 	fs.IntVar(&t.Priority, "priority", 5, "priority 0..10")
 	fs.StringVar(&t.Role, "role", "", "required role")
 	fs.StringVar(&expertise, "expertise", "", "required expertise, comma separated")
+	fs.StringVar(&allow, "allow-host", "", "hosts the task's sandbox may reach through the egress proxy, comma separated (host, host:port, *.domain); default: no network")
 	fs.BoolVar(&wait, "wait", false, "wait for the task to finish; exit 1 unless it completed")
 	fs.DurationVar(&timeout, "timeout", 0, "with --wait: give up waiting after this long (0 = no limit)")
 	pos, err := parse(fs, args)
@@ -60,6 +61,11 @@ func cmdSubmit(e *env, args []string) error {
 	for _, x := range strings.Split(expertise, ",") {
 		if x = strings.TrimSpace(x); x != "" {
 			t.Expertise = append(t.Expertise, x)
+		}
+	}
+	for _, h := range strings.Split(allow, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			t.AllowHosts = append(t.AllowHosts, h)
 		}
 	}
 	if err := t.Validate(); err != nil {

@@ -121,6 +121,7 @@ func (w *taskRun) run(ctx workflow.Context) error {
 			Title:       w.task.Title,
 			Description: w.task.Description,
 			Timeout:     timeout,
+			AllowHosts:  w.task.AllowHosts,
 		}
 		var err error
 		if workflow.GetVersion(ctx, versionLadder, workflow.DefaultVersion, 1) == workflow.DefaultVersion {

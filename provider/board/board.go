@@ -74,6 +74,8 @@ var schema = []string{
 	CREATE UNIQUE INDEX events_claim_once ON events (repository, number, fence) WHERE kind = 'claimed';
 	-- A task is completed at most once.
 	CREATE UNIQUE INDEX events_complete_once ON events (repository, number) WHERE kind = 'completed';`,
+	// 2: the task's network allow-list.
+	`ALTER TABLE tasks ADD COLUMN allow_hosts TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // Board is a task provider stored in one SQLite file. Create it with Open

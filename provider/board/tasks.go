@@ -50,7 +50,7 @@ func (f Filter) Validate() error {
 
 // taskColumns is the column list scanTask reads, in order.
 const taskColumns = `repository, number, title, description, state, labels, assignee,
-	priority, role, expertise, type, project_id, fence, created_at, updated_at, result, error`
+	priority, role, expertise, type, project_id, fence, created_at, updated_at, result, error, allow_hosts`
 
 // Add stores t as a new open task and returns it as stored.
 //
@@ -91,6 +91,7 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 		Expertise:   t.Expertise,
 		Type:        t.Type,
 		ProjectID:   t.ProjectID,
+		AllowHosts:  t.AllowHosts,
 		CreatedAt:   at,
 		UpdatedAt:   at,
 	}
@@ -101,6 +102,10 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 	expertise, err := encodeList(task.Expertise)
 	if err != nil {
 		return chorus.Task{}, false, fmt.Errorf("add task: expertise: %w", err)
+	}
+	allowHosts, err := encodeList(task.AllowHosts)
+	if err != nil {
+		return chorus.Task{}, false, fmt.Errorf("add task: allow_hosts: %w", err)
 	}
 	err = b.write(ctx, func(tx *sql.Tx) error {
 		existing, err := scanTask(tx.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks
@@ -120,10 +125,10 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 			return fmt.Errorf("next number: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 0, ?, ?, NULL, '')`,
+			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 0, ?, ?, NULL, '', ?)`,
 			task.Repository, task.Number, task.Title, task.Description, task.State, labels,
 			task.Priority, task.Role, expertise, task.Type, task.ProjectID,
-			formatTime(at), formatTime(at)); err != nil {
+			formatTime(at), formatTime(at), allowHosts); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		created = true
@@ -212,12 +217,13 @@ func scanTask(s scanner) (chorus.Task, error) {
 		t                    chorus.Task
 		state                string
 		labels, expertise    string
+		allowHosts           string
 		createdAt, updatedAt string
 		result               sql.NullString
 	)
 	if err := s.Scan(&t.Repository, &t.Number, &t.Title, &t.Description, &state, &labels,
 		&t.Assignee, &t.Priority, &t.Role, &expertise, &t.Type, &t.ProjectID, &t.Fence,
-		&createdAt, &updatedAt, &result, &t.Error); err != nil {
+		&createdAt, &updatedAt, &result, &t.Error, &allowHosts); err != nil {
 		return chorus.Task{}, err
 	}
 	t.Provider = ProviderName
@@ -228,6 +234,9 @@ func scanTask(s scanner) (chorus.Task, error) {
 	}
 	if t.Expertise, err = decodeList(expertise); err != nil {
 		return chorus.Task{}, fmt.Errorf("task %s: expertise: %w", t.Key(), err)
+	}
+	if t.AllowHosts, err = decodeList(allowHosts); err != nil {
+		return chorus.Task{}, fmt.Errorf("task %s: allow_hosts: %w", t.Key(), err)
 	}
 	if t.CreatedAt, err = parseTime(createdAt); err != nil {
 		return chorus.Task{}, fmt.Errorf("task %s: created_at: %w", t.Key(), err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -63,6 +64,11 @@ type Runner struct {
 	// pool is nil when Config.Pool.Size is 0.
 	pool     *pool
 	removals *removals
+
+	// egressMu guards egressGateway, the gateway IP of EgressNetwork,
+	// looked up (or the network created) on the first run that needs it.
+	egressMu      sync.Mutex
+	egressGateway string
 }
 
 var _ sandbox.Runner = (*Runner)(nil)

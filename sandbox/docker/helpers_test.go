@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"chorus/sandbox"
@@ -173,3 +174,5 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 func rand8() string { return rand.Text()[:8] }
 
 func imageRemoveOptions() image.RemoveOptions { return image.RemoveOptions{PruneChildren: true} }
+
+func networkInspectOptions() network.InspectOptions { return network.InspectOptions{} }

@@ -242,6 +242,9 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // mismatch returns why spec (with defaults) cannot run in a pool
 // container, or "".
 func (p *pool) mismatch(spec sandbox.Spec) string {
+	if len(spec.AllowHosts) > 0 {
+		return "the task allows network hosts; pool containers have no network"
+	}
 	t := p.spec
 	switch {
 	case spec.Image != t.Image:

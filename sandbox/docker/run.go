@@ -96,6 +96,15 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result
 // runCold runs spec in a container created for it.
 func (r *Runner) runCold(ctx context.Context, spec sandbox.Spec, workspace string, out *output) (res sandbox.Result, err error) {
 	cfg, host := r.containerConfig(spec, workspace)
+	if len(spec.AllowHosts) > 0 {
+		env, stop, err := r.startEgress(ctx, spec.AllowHosts)
+		if err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
+		cfg.Env = append(cfg.Env, env...)
+		host.NetworkMode = container.NetworkMode(EgressNetwork)
+	}
 	id, err := r.create(ctx, cfg, host)
 	if err != nil {
 		return res, err

@@ -5,7 +5,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -324,5 +327,25 @@ func (c *cluster) waitCheck(ctx context.Context, name string, after time.Time) {
 		default:
 		}
 		waitTick()
+	}
+}
+
+func TestTaskAllowListOpensOneHost(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "fetched through the allow-list\n")
+	}))
+	defer origin.Close()
+	host := strings.TrimPrefix(origin.URL, "http://")
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	body := "```sh\np=${HTTP_PROXY#http://}\nprintf 'GET http://" + host + "/ HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${p%:*} ${p##*:}\nprintf 'GET http://example.com/ HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${p%:*} ${p##*:} | head -1\n```"
+	s, code := c.submit(ctx, "--title", "fetch", "--body", body, "--allow-host", host, "--wait")
+	if code != 0 || !strings.Contains(s.Result.OutputTail, "fetched through the allow-list") || !strings.Contains(s.Result.OutputTail, "403") {
+		t.Fatalf("exit %d, %+v", code, s.Result)
+	}
+	_, errOut, code := c.starterCmd(ctx, "submit", "--title", "bad", "--allow-host", "http://x")
+	if code == 0 || !strings.Contains(errOut, "allow_hosts[0]") {
+		t.Fatalf("bad allow host: exit %d, %q", code, errOut)
 	}
 }
