@@ -140,3 +140,13 @@ func mockOptions(a activities.AgentInfo) workflow.ActivityOptions {
 	o.RetryPolicy = &temporal.RetryPolicy{MaximumAttempts: 3}
 	return o
 }
+
+// localOptions turns the options of a short step into local activity
+// options with the same timeouts and retries.
+func localOptions(o workflow.ActivityOptions) workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		StartToCloseTimeout:    o.StartToCloseTimeout,
+		ScheduleToCloseTimeout: o.ScheduleToCloseTimeout,
+		RetryPolicy:            o.RetryPolicy,
+	}
+}

@@ -19,9 +19,11 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// completed, failed script, cancelled, killed and retried.
-	if len(files) < 4 {
-		t.Fatalf("found %d recorded histories in testdata, want at least 4", len(files))
+	// For each workflow version (v0: scripted only, v1: fallback ladder,
+	// current: local provider steps): completed, failed script, cancelled,
+	// killed and retried, and for v1 on the two ladder runs.
+	if len(files) < 16 {
+		t.Fatalf("found %d recorded histories in testdata, want at least 16", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -42,6 +42,10 @@ var (
 	mockActs     *activities.Mock
 )
 
+// versionLocalSteps gates running Identify, Claim and MarkWorking as local
+// activities.
+const versionLocalSteps = "local-provider-steps"
+
 // versionLadder gates the fallback ladder (AI -> alternate -> scripted ->
 // mock); runs recorded before it take the scripted rung only.
 const versionLadder = "fallback-ladder"
@@ -77,18 +81,29 @@ func (w *taskRun) set(ctx workflow.Context, status string) {
 func (w *taskRun) run(ctx workflow.Context) error {
 	logger := workflow.GetLogger(ctx)
 	key := w.st.Key
+	// Identify, Claim and MarkWorking are short idempotent calls: as local
+	// activities they run inside the workflow task of the worker that
+	// takes the task, which saves the server a round trip and a handful of
+	// history events each. Runs recorded before keep regular activities.
+	local := workflow.GetVersion(ctx, versionLocalSteps, workflow.DefaultVersion, 1) == 1
+	step := func(opts workflow.ActivityOptions, act any, in any) workflow.Future {
+		if local {
+			lctx := workflow.WithLocalActivityOptions(ctx, localOptions(opts))
+			return workflow.ExecuteLocalActivity(lctx, act, in)
+		}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), act, in)
+	}
 	var res chorus.Result
 	for placement := 1; ; placement++ {
 		w.st.Placement = placement
 		var agent activities.AgentInfo
-		actx := workflow.WithActivityOptions(ctx, identifyOptions())
-		if err := workflow.ExecuteActivity(actx, agentActs.Identify, activities.IdentifyInput{Key: key}).Get(ctx, &agent); err != nil {
+		if err := step(identifyOptions(), agentActs.Identify, activities.IdentifyInput{Key: key}).Get(ctx, &agent); err != nil {
 			return err
 		}
 
 		pctx := workflow.WithActivityOptions(ctx, providerOptions())
 		var claim activities.ClaimOutput
-		if err := workflow.ExecuteActivity(pctx, providerActs.Claim, activities.ClaimInput{Key: key, AgentID: agent.ID}).Get(ctx, &claim); err != nil {
+		if err := step(providerOptions(), providerActs.Claim, activities.ClaimInput{Key: key, AgentID: agent.ID}).Get(ctx, &claim); err != nil {
 			if temporal.IsCanceledError(err) {
 				return err
 			}
@@ -101,7 +116,7 @@ func (w *taskRun) run(ctx workflow.Context) error {
 		w.st.ClaimedAt = workflow.Now(ctx)
 		w.set(ctx, StatusClaimed)
 
-		if err := workflow.ExecuteActivity(pctx, providerActs.MarkWorking, activities.FenceInput{Key: key, Fence: claim.Fence}).Get(ctx, nil); err != nil {
+		if err := step(providerOptions(), providerActs.MarkWorking, activities.FenceInput{Key: key, Fence: claim.Fence}).Get(ctx, nil); err != nil {
 			if temporal.IsCanceledError(err) {
 				return err
 			}

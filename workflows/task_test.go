@@ -90,10 +90,16 @@ func TestExecuteGoesToAgentQueue(t *testing.T) {
 	env := newEnv(t)
 	var mu sync.Mutex
 	queues := map[string]string{}
+	local := map[string]bool{}
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		mu.Lock()
 		defer mu.Unlock()
 		queues[info.ActivityType.Name] = info.TaskQueue
+	})
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []interface{}) {
+		mu.Lock()
+		defer mu.Unlock()
+		local[info.ActivityType.Name] = true
 	})
 	happy(env)
 	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: task})
@@ -101,8 +107,15 @@ func TestExecuteGoesToAgentQueue(t *testing.T) {
 	if queues["Execute"] != agentA.TaskQueue {
 		t.Fatalf("Execute ran on %q, want %q", queues["Execute"], agentA.TaskQueue)
 	}
-	if queues["Claim"] != workflows.TaskQueue && queues["Claim"] != "default-test-taskqueue" {
-		t.Fatalf("Claim ran on %q", queues["Claim"])
+	// The short provider steps run as local activities in the workflow's
+	// worker; the execution never does.
+	for _, name := range []string{"Identify", "Claim", "MarkWorking"} {
+		if !local[name] {
+			t.Errorf("%s is not a local activity", name)
+		}
+	}
+	if local["Execute"] || local["Complete"] {
+		t.Fatalf("Execute or Complete ran as a local activity: %v", local)
 	}
 }
 
