@@ -520,3 +520,42 @@ func setUserVersion(path string, v int) error {
 	_, err = db.Exec(fmt.Sprintf("PRAGMA user_version = %d", v))
 	return errors.Join(err, db.Close())
 }
+
+// TestOpenMigratesVersion1 opens a file written before allow_hosts existed:
+// its tasks survive and new tasks carry an allow-list.
+func TestOpenMigratesVersion1(t *testing.T) {
+	b, path := openBoard(t)
+	ctx := context.Background()
+	old, _, err := b.Add(ctx, chorus.Task{Title: "from version 1", Repository: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("ALTER TABLE tasks DROP COLUMN allow_hosts; PRAGMA user_version = 1"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	b, err = board.Open(path)
+	if err != nil {
+		t.Fatalf("open a version 1 file: %v", err)
+	}
+	defer b.Close()
+	got, err := b.Get(ctx, old.Key())
+	if err != nil || got.Title != "from version 1" || got.AllowHosts != nil {
+		t.Fatalf("old task after migration: %+v, %v", got, err)
+	}
+	added, _, err := b.Add(ctx, chorus.Task{Title: "networked", Repository: "demo", AllowHosts: []string{"proxy.golang.org:443"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, added.Key()); err != nil || len(got.AllowHosts) != 1 || got.AllowHosts[0] != "proxy.golang.org:443" {
+		t.Fatalf("new task: %+v, %v", got, err)
+	}
+}
