@@ -69,6 +69,9 @@ type Task struct {
 	Expertise   []string  `json:"expertise,omitempty"`
 	Type        string    `json:"type,omitempty"`
 	ProjectID   string    `json:"project_id,omitempty"`
+	// Model names the model the AI rung should try first; empty means the
+	// agent picks by its role.
+	Model string `json:"model,omitempty"`
 	// AllowHosts is the task's network policy: the hosts its sandbox may
 	// reach ("host", "host:port", "*.domain"); empty means no network.
 	AllowHosts []string  `json:"allow_hosts,omitempty"`
@@ -97,6 +100,9 @@ func (t Task) Validate() error {
 	case t.Repository != "" && !repoPattern.MatchString(t.Repository):
 		return fmt.Errorf("%w: repository: %q must be owner/name or name of [A-Za-z0-9._-]", ErrInvalid, t.Repository)
 	}
+	if t.Model != "" && !modelPattern.MatchString(t.Model) {
+		return fmt.Errorf("%w: model: %q must be a model name of [A-Za-z0-9._:/-]", ErrInvalid, t.Model)
+	}
 	for i, h := range t.AllowHosts {
 		if !hostPattern.MatchString(h) {
 			return fmt.Errorf("%w: allow_hosts[%d]: %q must be host, host:port or *.domain", ErrInvalid, i, h)
@@ -104,6 +110,8 @@ func (t Task) Validate() error {
 	}
 	return nil
 }
+
+var modelPattern = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,128}$`)
 
 var hostPattern = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$`)
 

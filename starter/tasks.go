@@ -45,6 +45,7 @@ func cmdSubmit(e *env, args []string) error {
 	fs.IntVar(&t.Priority, "priority", 5, "priority 0..10")
 	fs.StringVar(&t.Role, "role", "", "required role")
 	fs.StringVar(&expertise, "expertise", "", "required expertise, comma separated")
+	fs.StringVar(&t.Model, "model", "", "model the AI rung tries first (default: chosen by the agent's role)")
 	fs.StringVar(&allow, "allow-host", "", "hosts the task's sandbox may reach through the egress proxy, comma separated (host, host:port, *.domain); default: no network")
 	fs.BoolVar(&wait, "wait", false, "wait for the task to finish; exit 1 unless it completed")
 	fs.DurationVar(&timeout, "timeout", 0, "with --wait: give up waiting after this long (0 = no limit)")

@@ -44,7 +44,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 		return res, nil
 	}
 
-	for _, model := range agent.Models {
+	for _, model := range modelOrder(agent.Models, w.task.Model) {
 		rung := "ai:" + model
 		var res chorus.Result
 		actx := workflow.WithActivityOptions(ctx, aiOptions(agent))
@@ -122,4 +122,20 @@ func stopLadder(err error) bool {
 	}
 	var te *temporal.TimeoutError
 	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
+}
+
+// modelOrder puts the model the task names first; the agent's own order
+// (primary by role, then alternates) follows. A named model the agent does
+// not have is still tried first, so the ladder records why it was skipped.
+func modelOrder(agentModels []string, named string) []string {
+	if named == "" {
+		return agentModels
+	}
+	out := []string{named}
+	for _, m := range agentModels {
+		if m != named {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -149,3 +149,20 @@ func TestMockOnlyWhenEnabled(t *testing.T) {
 	}
 	env.AssertNotCalled(t, "ExecuteMock", mock.Anything, mock.Anything)
 }
+
+func TestTaskNamedModelIsTriedFirst(t *testing.T) {
+	env := ladderEnv(t, withModels("primary", "alternate"))
+	var order []string
+	env.OnActivity(aiActs.ExecuteAI, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AIInput) (chorus.Result, error) {
+		order = append(order, in.Model)
+		return chorus.Result{Success: true, ExecutionType: chorus.ExecAI, Model: in.Model}, nil
+	})
+	happy(env)
+	named := task
+	named.Model = "alternate"
+	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: named})
+	st := result(t, env)
+	if st.Status != workflows.StatusCompleted || strings.Join(order, ",") != "alternate" || rungs(st.Result) != "ai:alternate=succeeded" {
+		t.Fatalf("order %v, status %+v", order, st)
+	}
+}

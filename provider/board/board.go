@@ -76,6 +76,8 @@ var schema = []string{
 	CREATE UNIQUE INDEX events_complete_once ON events (repository, number) WHERE kind = 'completed';`,
 	// 2: the task's network allow-list.
 	`ALTER TABLE tasks ADD COLUMN allow_hosts TEXT NOT NULL DEFAULT '[]';`,
+	// 3: the model a task asks for.
+	`ALTER TABLE tasks ADD COLUMN model TEXT NOT NULL DEFAULT '';`,
 }
 
 // Board is a task provider stored in one SQLite file. Create it with Open

@@ -521,8 +521,8 @@ func setUserVersion(path string, v int) error {
 	return errors.Join(err, db.Close())
 }
 
-// TestOpenMigratesVersion1 opens a file written before allow_hosts existed:
-// its tasks survive and new tasks carry an allow-list.
+// TestOpenMigratesVersion1 opens a file written before allow_hosts and
+// model existed: its tasks survive and new tasks carry both.
 func TestOpenMigratesVersion1(t *testing.T) {
 	b, path := openBoard(t)
 	ctx := context.Background()
@@ -537,7 +537,7 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("ALTER TABLE tasks DROP COLUMN allow_hosts; PRAGMA user_version = 1"); err != nil {
+	if _, err := db.Exec("ALTER TABLE tasks DROP COLUMN model; ALTER TABLE tasks DROP COLUMN allow_hosts; PRAGMA user_version = 1"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -551,11 +551,11 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	if err != nil || got.Title != "from version 1" || got.AllowHosts != nil {
 		t.Fatalf("old task after migration: %+v, %v", got, err)
 	}
-	added, _, err := b.Add(ctx, chorus.Task{Title: "networked", Repository: "demo", AllowHosts: []string{"proxy.golang.org:443"}})
+	added, _, err := b.Add(ctx, chorus.Task{Title: "networked", Repository: "demo", AllowHosts: []string{"proxy.golang.org:443"}, Model: "llama3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Get(ctx, added.Key()); err != nil || len(got.AllowHosts) != 1 || got.AllowHosts[0] != "proxy.golang.org:443" {
+	if got, err := b.Get(ctx, added.Key()); err != nil || len(got.AllowHosts) != 1 || got.AllowHosts[0] != "proxy.golang.org:443" || got.Model != "llama3" {
 		t.Fatalf("new task: %+v, %v", got, err)
 	}
 }

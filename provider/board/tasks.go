@@ -50,7 +50,7 @@ func (f Filter) Validate() error {
 
 // taskColumns is the column list scanTask reads, in order.
 const taskColumns = `repository, number, title, description, state, labels, assignee,
-	priority, role, expertise, type, project_id, fence, created_at, updated_at, result, error, allow_hosts`
+	priority, role, expertise, type, project_id, fence, created_at, updated_at, result, error, allow_hosts, model`
 
 // Add stores t as a new open task and returns it as stored.
 //
@@ -92,6 +92,7 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 		Type:        t.Type,
 		ProjectID:   t.ProjectID,
 		AllowHosts:  t.AllowHosts,
+		Model:       t.Model,
 		CreatedAt:   at,
 		UpdatedAt:   at,
 	}
@@ -125,10 +126,10 @@ func (b *Board) Add(ctx context.Context, t chorus.Task) (task chorus.Task, creat
 			return fmt.Errorf("next number: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 0, ?, ?, NULL, '', ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 0, ?, ?, NULL, '', ?, ?)`,
 			task.Repository, task.Number, task.Title, task.Description, task.State, labels,
 			task.Priority, task.Role, expertise, task.Type, task.ProjectID,
-			formatTime(at), formatTime(at), allowHosts); err != nil {
+			formatTime(at), formatTime(at), allowHosts, task.Model); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		created = true
@@ -223,7 +224,7 @@ func scanTask(s scanner) (chorus.Task, error) {
 	)
 	if err := s.Scan(&t.Repository, &t.Number, &t.Title, &t.Description, &state, &labels,
 		&t.Assignee, &t.Priority, &t.Role, &expertise, &t.Type, &t.ProjectID, &t.Fence,
-		&createdAt, &updatedAt, &result, &t.Error, &allowHosts); err != nil {
+		&createdAt, &updatedAt, &result, &t.Error, &allowHosts, &t.Model); err != nil {
 		return chorus.Task{}, err
 	}
 	t.Provider = ProviderName
