@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"chorus"
 	"chorus/ai/internal/chat"
 )
 
@@ -21,48 +20,13 @@ import (
 // model on a small machine may take a minute to load and answer.
 const DefaultTimeout = 120 * time.Second
 
-// Config describes one Ollama model.
-type Config struct {
-	// Endpoint is the server's base URL, e.g. http://localhost:11434; a
-	// trailing /api is accepted.
-	Endpoint string
-	// Model is used when Request.Model is empty.
-	Model string
-	// APIKeyEnv names the environment variable holding an API key;
-	// APIKeyFile is the path of a file holding one. Set at most one; with
-	// neither, no Authorization header is sent.
-	APIKeyEnv  string
-	APIKeyFile string
-	// Timeout bounds one Chat call, retries included.
-	Timeout time.Duration
-	// Retry bounds the retries of one call (an ai.RetryPolicy).
-	Retry chat.RetryPolicy
-	// Logger receives a warning per retry; nil discards.
-	Logger *slog.Logger
-}
+// Config describes one model on the endpoint.
+type Config = chat.Config
 
 // DefaultConfig returns a Config with every tunable at its default; only
 // Endpoint and Model are left to fill.
 func DefaultConfig() Config {
 	return Config{Timeout: DefaultTimeout, Retry: chat.DefaultRetryPolicy()}
-}
-
-// Validate checks the configuration and names the bad fields.
-func (c Config) Validate() error {
-	var errs []error
-	if _, err := chat.ParseEndpoint(c.Endpoint); err != nil {
-		errs = append(errs, err)
-	}
-	if err := chat.CheckKeySource(c.APIKeyEnv, c.APIKeyFile); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("%w: timeout: must not be negative, got %s", chorus.ErrInvalid, c.Timeout))
-	}
-	if err := c.Retry.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // Client talks to one Ollama server.
@@ -75,39 +39,11 @@ type Client struct {
 // getenv, os.Getenv when nil) and returns a client sending through hc (a
 // plain http.Client when nil).
 func New(cfg Config, hc *http.Client, getenv func(string) string) (*Client, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("ollama: %w", err)
-	}
-	key, err := chat.LoadKey(cfg.APIKeyEnv, cfg.APIKeyFile, getenv)
+	call, err := chat.NewCaller(chat.Wire{Provider: "ollama", Prefix: "api", Path: "chat", DefaultTimeout: DefaultTimeout, Classify: classify}, cfg, hc, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("ollama: %w", err)
+		return nil, err
 	}
-	u, _ := chat.ParseEndpoint(cfg.Endpoint)
-	endpoint := u.Redacted()
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	if strings.HasSuffix(u.Path, "/api") {
-		u = u.JoinPath("chat")
-	} else {
-		u = u.JoinPath("api", "chat")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	return &Client{
-		model: cfg.Model,
-		call: &chat.Caller{
-			Provider: "ollama",
-			Endpoint: endpoint,
-			URL:      u.String(),
-			HTTP:     hc,
-			Key:      key,
-			Retry:    cfg.Retry,
-			Timeout:  cfg.Timeout,
-			Logger:   cfg.Logger,
-			Classify: classify,
-		},
-	}, nil
+	return &Client{model: cfg.Model, call: call}, nil
 }
 
 // Wire format of /api/chat.
