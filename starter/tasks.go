@@ -416,7 +416,7 @@ func cmdWatch(e *env, args []string) error {
 		}
 		for _, l := range lines {
 			if e.json {
-				if err := e.printJSON(map[string]string{"at": time.Now().UTC().Format(time.RFC3339), "event": l}); err != nil {
+				if err := e.printJSON(watchEvent{At: time.Now().UTC(), Event: l}); err != nil {
 					return err
 				}
 			} else {
@@ -435,6 +435,18 @@ func cmdWatch(e *env, args []string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// watchEvent is one line of watch --json.
+type watchEvent struct {
+	At    time.Time `json:"at"`
+	Event string    `json:"event"`
+}
+
+// cancelOutput is cancel --json.
+type cancelOutput struct {
+	TaskKey string `json:"task_key"`
+	Status  string `json:"status"`
 }
 
 func cmdCancel(e *env, args []string) error {
@@ -474,7 +486,7 @@ func cmdCancel(e *env, args []string) error {
 		}
 	}
 	if e.json {
-		return e.printJSON(map[string]string{"task_key": key.String(), "status": status})
+		return e.printJSON(cancelOutput{TaskKey: key.String(), Status: status})
 	}
 	fmt.Fprintf(e.stdout, "%s %s\n", key, status)
 	return nil
