@@ -27,6 +27,7 @@ Commands:
   status   show one task: board state, workflow, result
   watch    follow task progress live
   cancel   cancel a task's workflow (kills its sandbox)
+  audit    verify or query this node's audit log
 
 Common flags (every command):
   --temporal HOST:PORT   Temporal frontend (default 127.0.0.1:7233, env CHORUS_TEMPORAL)
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"status": cmdStatus,
 		"watch":  cmdWatch,
 		"cancel": cmdCancel,
+		"audit":  cmdAudit,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
