@@ -275,3 +275,40 @@ var (
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+type fakeAuditor struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (f *fakeAuditor) Record(_ context.Context, typ string, data any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := data.(activities.AuditRecord)
+	f.entries = append(f.entries, fmt.Sprintf("%s %s fence=%d %s", typ, r.Key, r.Fence, r.Reason))
+	return nil
+}
+
+func TestProviderAuditsStateChanges(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	aud := &fakeAuditor{}
+	env.RegisterActivity(&activities.Provider{Tasks: newFakeTracker(), Audit: aud})
+	if _, err := env.ExecuteActivity(prov.Claim, activities.ClaimInput{Key: key, AgentID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.ExecuteActivity(prov.MarkWorking, activities.FenceInput{Key: key, Fence: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A refused change is not audited.
+	if _, err := env.ExecuteActivity(prov.Complete, activities.CompleteInput{Key: key, Fence: 9}); err == nil {
+		t.Fatal("stale fence accepted")
+	}
+	if _, err := env.ExecuteActivity(prov.Fail, activities.FailInput{Key: key, Fence: 1, Reason: "exit 3"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"task_claimed " + key + " fence=1 ", "task_progress " + key + " fence=1 ", "task_failed " + key + " fence=1 exit 3"}
+	if !reflect.DeepEqual(aud.entries, want) {
+		t.Fatalf("audit = %q, want %q", aud.entries, want)
+	}
+}

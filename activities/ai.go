@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -53,6 +54,9 @@ type AI struct {
 	Repositories map[string]string
 	// Unlabelled: see Executor.Unlabelled.
 	Unlabelled bool
+	// Redact, when set, is applied to every transcript entry before it is
+	// written (the SHHH redactor in the worker).
+	Redact func(string) string
 	Logger     *slog.Logger
 	// now is time.Now unless a test sets it.
 	now func() time.Time
@@ -112,9 +116,16 @@ func (a *AI) ExecuteAI(ctx context.Context, in AIInput) (chorus.Result, error) {
 		return chorus.Result{}, fmt.Errorf("transcript: %w", err)
 	}
 	defer tf.Close()
-	enc := json.NewEncoder(tf)
 	logT := func(kind string, v any) {
-		_ = enc.Encode(transcriptEntry{At: now().UTC(), Kind: kind, Data: v})
+		b, err := json.Marshal(transcriptEntry{At: now().UTC(), Kind: kind, Data: v})
+		if err != nil {
+			return
+		}
+		line := string(b)
+		if a.Redact != nil {
+			line = a.Redact(line)
+		}
+		_, _ = io.WriteString(tf, line+"\n")
 	}
 
 	listing, _ := listFiles(ws)

@@ -244,3 +244,18 @@ func TestMockNeverReportsRealWork(t *testing.T) {
 		t.Fatalf("mock result = %+v", res)
 	}
 }
+
+func TestAITranscriptIsRedacted(t *testing.T) {
+	secret := "sk-" + strings.Repeat("x7", 20)
+	m := &scriptedModel{replies: []string{`{"commands": [], "done": true, "summary": "the key is ` + secret + `"}`}}
+	a, _ := newAI(t, m, budget.Limits{})
+	a.Redact = func(s string) string { return strings.ReplaceAll(s, secret, "[REDACTED]") }
+	res, err := runAI(t, a, aiIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(res.TranscriptRef)
+	if err != nil || strings.Contains(string(b), secret) || !strings.Contains(string(b), "[REDACTED]") {
+		t.Fatalf("transcript (%v):\n%s", err, b)
+	}
+}

@@ -3,13 +3,53 @@ package activities
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"chorus"
 )
 
+// Auditor records lifecycle events in the node's audit log.
+type Auditor interface {
+	Record(ctx context.Context, typ string, data any) error
+}
+
+// Audit entry types the provider activities record (SPEC section 8).
+const (
+	AuditTaskClaimed   = "task_claimed"
+	AuditTaskProgress  = "task_progress"
+	AuditTaskCompleted = "task_completed"
+	AuditTaskFailed    = "task_failed"
+)
+
+// AuditRecord is the data of the provider activities' audit entries.
+type AuditRecord struct {
+	Key           string `json:"task_key"`
+	AgentID       string `json:"agent_id,omitempty"`
+	Fence         int64  `json:"fence,omitempty"`
+	Status        string `json:"status,omitempty"`
+	Success       bool   `json:"success,omitempty"`
+	ExecutionType string `json:"execution_type,omitempty"`
+	DurationMS    int64  `json:"duration_ms,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+}
+
 // Provider exposes a task provider to the workflow.
 type Provider struct {
 	Tasks Tracker
+	// Audit, when set, receives an entry for every state change this node
+	// makes. A failed audit write is logged, not fatal: the provider is
+	// the record of the task's state.
+	Audit  Auditor
+	Logger *slog.Logger
+}
+
+func (p *Provider) audit(ctx context.Context, typ string, r AuditRecord) {
+	if p.Audit == nil {
+		return
+	}
+	if err := p.Audit.Record(ctx, typ, r); err != nil && p.Logger != nil {
+		p.Logger.Warn("audit write failed", "type", typ, "key", r.Key, "error", err)
+	}
 }
 
 // ClaimInput asks to claim a task for an agent.
@@ -68,6 +108,7 @@ func (p *Provider) Claim(ctx context.Context, in ClaimInput) (ClaimOutput, error
 	if err != nil {
 		return ClaimOutput{}, classify(fmt.Errorf("claim %s: %w", key, err))
 	}
+	p.audit(ctx, AuditTaskClaimed, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: fence})
 	return ClaimOutput{Fence: fence}, nil
 }
 
@@ -86,7 +127,11 @@ func (p *Provider) MarkWorking(ctx context.Context, in FenceInput) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Tasks.Start(ctx, key, in.Fence))
+	if err := p.Tasks.Start(ctx, key, in.Fence); err != nil {
+		return classify(err)
+	}
+	p.audit(ctx, AuditTaskProgress, AuditRecord{Key: in.Key, Fence: in.Fence, Status: "working"})
+	return nil
 }
 
 // Complete records the result on the provider. It is idempotent per fence.
@@ -95,7 +140,12 @@ func (p *Provider) Complete(ctx context.Context, in CompleteInput) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Tasks.Complete(ctx, key, in.Fence, in.Result))
+	if err := p.Tasks.Complete(ctx, key, in.Fence, in.Result); err != nil {
+		return classify(err)
+	}
+	p.audit(ctx, AuditTaskCompleted, AuditRecord{Key: in.Key, AgentID: in.Result.AgentID, Fence: in.Fence, Success: in.Result.Success,
+		ExecutionType: in.Result.ExecutionType, DurationMS: in.Result.DurationMS})
+	return nil
 }
 
 // Fail records a failed task with its reason.
@@ -104,7 +154,11 @@ func (p *Provider) Fail(ctx context.Context, in FailInput) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Tasks.Fail(ctx, key, in.Fence, in.Reason))
+	if err := p.Tasks.Fail(ctx, key, in.Fence, in.Reason); err != nil {
+		return classify(err)
+	}
+	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, Fence: in.Fence, Reason: in.Reason})
+	return nil
 }
 
 // Cancel marks the task cancelled.
@@ -113,5 +167,9 @@ func (p *Provider) Cancel(ctx context.Context, in CancelInput) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Tasks.Cancel(ctx, key, in.Reason))
+	if err := p.Tasks.Cancel(ctx, key, in.Reason); err != nil {
+		return classify(err)
+	}
+	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, Status: "cancelled", Reason: in.Reason})
+	return nil
 }

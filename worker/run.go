@@ -24,6 +24,7 @@ import (
 	"chorus"
 	"chorus/activities"
 	"chorus/ai"
+	"chorus/audit"
 	"chorus/budget"
 	"chorus/config"
 	"chorus/devserver"
@@ -32,6 +33,7 @@ import (
 	"chorus/provider/board"
 	"chorus/sandbox"
 	"chorus/sandbox/docker"
+	"chorus/shhh"
 	"chorus/workflows"
 )
 
@@ -139,7 +141,7 @@ func envOr(getenv func(string) string, key, def string) string {
 	return def
 }
 
-func newLogger(o options, stderr io.Writer) (*slog.Logger, error) {
+func newLogger(o options, stderr io.Writer, redactor *shhh.Redactor) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", o.logLevel)
@@ -156,9 +158,9 @@ func newLogger(o options, stderr io.Writer) (*slog.Logger, error) {
 	hopts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(stderr, hopts)), nil
+		return slog.New(shhh.NewHandler(slog.NewTextHandler(stderr, hopts), redactor)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(stderr, hopts)), nil
+		return slog.New(shhh.NewHandler(slog.NewJSONHandler(stderr, hopts), redactor)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
@@ -169,7 +171,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(o, stderr)
+	// Every log line, audit entry and AI transcript passes SHHH first.
+	redactor, err := shhh.New(shhh.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(o, stderr, redactor)
 	if err != nil {
 		return err
 	}
@@ -356,7 +363,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 		shared.RegisterActivity(&activities.Agent{Info: agent})
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker})
+		auditLog, err := openAudit(dataDir, agent.ID, redactor)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, auditLog.Close()) }()
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: auditRecorder{auditLog}, Logger: logger.With("component", "provider")})
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
 		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
@@ -364,7 +376,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: runner, DataDir: dataDir, Limits: limits,
-			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai")})
+			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
+			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
 		own.RegisterActivity(&activities.Mock{})
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
@@ -487,6 +500,30 @@ func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) 
 		r.order = append(r.order, m.Name)
 	}
 	return r, nil
+}
+
+// openAudit opens the node's audit log (<data>/audit), creating its key on
+// first start; entries are redacted before they are hashed and signed.
+func openAudit(dataDir, author string, redactor *shhh.Redactor) (*audit.Log, error) {
+	key, err := audit.LoadOrCreateKey(audit.KeyPath(dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	l, err := audit.OpenWithOptions(audit.LogPath(dataDir), key, author, audit.Options{
+		Redact: func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return l, nil
+}
+
+// auditRecorder adapts the audit log to activities.Auditor.
+type auditRecorder struct{ log *audit.Log }
+
+func (a auditRecorder) Record(ctx context.Context, typ string, data any) error {
+	_, err := a.log.Append(ctx, typ, data)
+	return err
 }
 
 // listenOps listens on the ops address; the default moves to the next free

@@ -107,8 +107,20 @@ func TestSubmitRunsInSandbox(t *testing.T) {
 		waitTick()
 	}
 
+	// The node's audit log holds the lifecycle and verifies.
+	out, errOut, code := c.starterCmd(ctx, "audit", "verify", "--data-dir", c.dataDir)
+	if code != 0 {
+		t.Fatalf("audit verify: exit %d: %s %s", code, out, errOut)
+	}
+	out, errOut, code = c.starterCmd(ctx, "audit", "query", "--data-dir", c.dataDir, "--json")
+	for _, typ := range []string{"task_claimed", "task_progress", "task_completed"} {
+		if code != 0 || !strings.Contains(out, `"`+typ+`"`) || !strings.Contains(out, s.TaskKey) {
+			t.Fatalf("audit query lacks %s for %s: exit %d: %s %s", typ, s.TaskKey, code, out, errOut)
+		}
+	}
+
 	// The board lists it as completed.
-	out, _, code := c.starterCmd(ctx, "list", "--json", "--state", "completed")
+	out, _, code = c.starterCmd(ctx, "list", "--json", "--state", "completed")
 	var items []struct {
 		TaskKey string `json:"task_key"`
 		State   string `json:"state"`
