@@ -57,7 +57,7 @@ type AI struct {
 	// Redact, when set, is applied to every transcript entry before it is
 	// written (the SHHH redactor in the worker).
 	Redact func(string) string
-	Logger     *slog.Logger
+	Logger *slog.Logger
 	// now is time.Now unless a test sets it.
 	now func() time.Time
 }
