@@ -19,6 +19,22 @@ import (
 type File struct {
 	Agent     Agent     `yaml:"agent"`
 	Execution Execution `yaml:"execution"`
+	// Redaction adds SHHH rules to the built-in ones.
+	Redaction Redaction `yaml:"redaction"`
+}
+
+// Redaction configures secret redaction (SPEC section 9).
+type Redaction struct {
+	Rules []RedactionRule `yaml:"rules"`
+}
+
+// RedactionRule is a custom SHHH rule; a named group "secret" in the
+// pattern limits the redaction to that part.
+type RedactionRule struct {
+	Name     string   `yaml:"name"`
+	Pattern  string   `yaml:"pattern"`
+	Severity string   `yaml:"severity"`
+	Tags     []string `yaml:"tags"`
 }
 
 // Agent describes this agent to its peers.

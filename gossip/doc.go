@@ -1,10 +1,26 @@
-// Package gossip is how agents talk to each other (SPEC section 5). For now
-// it holds only the vocabulary: topic names, the 31 message types and the
-// topic each one lives on, the Envelope every message travels in, and the
-// checks that decide whether a received message is accepted. The libp2p
-// network itself (host, GossipSub, DHT, mDNS, signing, the topic validator
-// that calls Decode) comes in a later issue; it will live in this package,
-// which will then be the only one importing libp2p.
+// Package gossip is how agents talk to each other (SPEC section 5). It
+// holds the vocabulary (topic names, the 31 message types and the topic
+// each one lives on, the Envelope every message travels in, and the checks
+// that decide whether a received message is accepted) and the network: a
+// Node is a libp2p host (TCP and QUIC, Noise, a connection manager, an
+// identity key persisted in <DataDir>/p2p/identity.key, bootstrap peers and
+// optional mDNS) running GossipSub with strict signing. It is the only
+// package of the module that imports libp2p.
+//
+// Network invariants:
+//   - Every joined topic has a validator that runs Decode, then refuses an
+//     envelope whose from is not the peer that signed it and ignores this
+//     node's own messages echoed back; each refusal is counted by reason
+//     (Node.Rejections) and no refused message reaches a handler.
+//   - Handlers receive only messages published by other nodes.
+//   - Message ids are a hash of topic and data, so identical bytes on one
+//     topic are one message for the seen-cache lifetime (2 min); Publish
+//     stamps a nanosecond timestamp, so distinct publishes differ.
+//   - A message published before the topic's mesh has formed is lost
+//     silently: call WaitMesh first. Messages dropped on full queues are
+//     counted (Node.Drops).
+//   - mDNS discoveries are dialled only by the peer with the smaller id,
+//     because mutual TCP dials fail by simultaneous open.
 //
 // Wire format: an Envelope is one JSON object (snake_case keys) whose data
 // field holds the typed body of the message, itself a JSON object.
@@ -27,6 +43,10 @@
 // judgement and is not checked on the way out. Decode never panics, whatever
 // the input (see FuzzDecode).
 //
-// Concurrency: the package has no state; every function is safe to call
-// from any goroutine and every type is a plain value.
+// Concurrency: the vocabulary has no state; its functions are safe to call
+// from any goroutine and its types are plain values. Node, Topic and
+// Registry are safe for concurrent use (each guards its fields with one
+// mutex); a Subscribe handler runs on one goroutine per subscription, so a
+// slow handler delays only its own subscription (and, past
+// SubscriptionBuffer messages, makes it drop).
 package gossip

@@ -171,10 +171,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	// Every log line, audit entry and AI transcript passes SHHH first.
-	redactor, err := shhh.New(shhh.DefaultConfig())
+	// Every log line, audit entry and AI transcript passes SHHH first; the
+	// config file may add rules, so the file is read before anything logs.
+	cfg := config.Default()
+	if o.configPath != "" {
+		if cfg, err = config.Load(o.configPath); err != nil {
+			return err
+		}
+	}
+	scfg := shhh.DefaultConfig()
+	for _, r := range cfg.Redaction.Rules {
+		scfg.Rules = append(scfg.Rules, shhh.Rule{Name: r.Name, Pattern: r.Pattern, Severity: r.Severity, Tags: r.Tags})
+	}
+	redactor, err := shhh.New(scfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("config: redaction: %w", err)
 	}
 	logger, err := newLogger(o, stderr, redactor)
 	if err != nil {
@@ -182,12 +193,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := config.Default()
-	if o.configPath != "" {
-		if cfg, err = config.Load(o.configPath); err != nil {
-			return err
-		}
-	}
 	agent, limits, err := agentFrom(cfg, o)
 	if err != nil {
 		return err
