@@ -35,15 +35,15 @@ func (c CapabilityBroadcast) Validate() error {
 
 // PeerInfo is what the registry knows about one peer.
 type PeerInfo struct {
-	AgentID      string
-	PeerID       string
-	Role         string
-	Expertise    []string
-	CurrentTasks int
-	MaxTasks     int
-	Status       string
+	AgentID      string   `json:"agent_id"`
+	PeerID       string   `json:"peer_id"`
+	Role         string   `json:"role"`
+	Expertise    []string `json:"expertise"`
+	CurrentTasks int      `json:"current_tasks"`
+	MaxTasks     int      `json:"max_tasks"`
+	Status       string   `json:"status"`
 	// LastSeen is the registry's clock when the peer was last heard from.
-	LastSeen time.Time
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // Registry keeps the peers heard on the coordination topic through their

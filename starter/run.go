@@ -27,6 +27,7 @@ Commands:
   status   show one task: board state, workflow, result
   watch    follow task progress live
   cancel   cancel a task's workflow (kills its sandbox)
+  peers    list the gossip peers a worker knows
   audit    verify or query this node's audit log
 
 Common flags (every command):
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"status": cmdStatus,
 		"watch":  cmdWatch,
 		"cancel": cmdCancel,
+		"peers":  cmdPeers,
 		"audit":  cmdAudit,
 	}
 	cmd, ok := cmds[args[0]]
@@ -109,6 +111,13 @@ func (e *env) flags(name, args, help string) *flag.FlagSet {
 	fs.StringVar(&e.boardURL, "board", def("CHORUS_BOARD", "http://127.0.0.1:9090"), "task board API URL (env CHORUS_BOARD)")
 	fs.BoolVar(&e.json, "json", false, "print JSON")
 	return fs
+}
+
+func (e *env) getenvOr(key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func (e *env) board() *board.Client {

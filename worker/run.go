@@ -41,30 +41,34 @@ var errHelp = errors.New("help requested")
 
 // options are the command line.
 type options struct {
-	dev              bool
-	dataDir          string
-	opsAddr          string
-	opsAddrSet       bool
-	temporal         string
-	namespace        string
-	temporalPort     int
-	uiPort           int
-	bind             string
-	configPath       string
-	agentID          string
-	role             string
-	maxTasks         int
-	boardURL         string
-	noAgent          bool
-	image            string
-	busybox          string
-	taskTimeout      time.Duration
-	warmPool         int
-	heartbeatTimeout time.Duration
-	queueTimeout     time.Duration
-	sweepInterval    time.Duration
-	logLevel         string
-	logFormat        string
+	dev                  bool
+	dataDir              string
+	opsAddr              string
+	opsAddrSet           bool
+	temporal             string
+	namespace            string
+	temporalPort         int
+	uiPort               int
+	bind                 string
+	configPath           string
+	agentID              string
+	role                 string
+	maxTasks             int
+	boardURL             string
+	noAgent              bool
+	image                string
+	busybox              string
+	taskTimeout          time.Duration
+	warmPool             int
+	p2pListen            string
+	bootstrap            string
+	mdns                 bool
+	availabilityInterval time.Duration
+	heartbeatTimeout     time.Duration
+	queueTimeout         time.Duration
+	sweepInterval        time.Duration
+	logLevel             string
+	logFormat            string
 }
 
 const usage = `Usage: worker [flags]
@@ -109,6 +113,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "time without a heartbeat after which an execution is retried")
 	fs.DurationVar(&o.queueTimeout, "queue-timeout", 10*time.Minute, "time an execution may wait for this agent before the task is placed again")
 	fs.DurationVar(&o.sweepInterval, "sweep-interval", 10*time.Second, "how often open board tasks without a workflow are started")
+	fs.StringVar(&o.p2pListen, "p2p-listen", "", "gossip listen multiaddrs, comma separated (default: every interface, a free TCP and QUIC port)")
+	fs.StringVar(&o.bootstrap, "bootstrap", envOr(getenv, "CHORUS_BOOTSTRAP", ""), "gossip bootstrap peers, comma-separated multiaddrs with /p2p/<id> (env CHORUS_BOOTSTRAP); a worker joining with --board also bootstraps from that worker")
+	fs.BoolVar(&o.mdns, "mdns", true, "discover gossip peers on the LAN with mDNS")
+	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +138,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.heartbeatTimeout <= 0 {
 		return o, errors.New("--heartbeat-timeout must be positive")
+	}
+	if o.availabilityInterval <= 0 {
+		return o, errors.New("--availability-interval must be positive")
 	}
 	return o, nil
 }
@@ -272,6 +283,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			err = werr
 		}
 	}()
+	// The gossip mesh: peers, their broadcasts, and ours.
+	running := &countingRunner{}
+	var meshAgent *activities.AgentInfo
+	if !o.noAgent {
+		meshAgent = &agent
+	}
+	bootstrapFrom := ""
+	if !o.dev || o.boardURL != "" {
+		bootstrapFrom = boardURL
+	}
+	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, logger.With("component", "gossip"))
+	if err != nil {
+		return err
+	}
+	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
+	// Not in the group: the broadcasts must stop before the node closes.
+	meshDone := make(chan error, 1)
+	go func() { meshDone <- m.Run(gctx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-meshDone, m.Close())
+	}()
 	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
 
 	c, err := client.DialContext(ctx, client.Options{
@@ -375,12 +408,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer func() { err = errors.Join(err, auditLog.Close()) }()
 		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: auditRecorder{auditLog}, Logger: logger.With("component", "provider")})
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
-		own.RegisterActivity(&activities.Executor{Runner: runner, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
+		running.Runner = runner
+		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
 		if err != nil {
 			return err
 		}
-		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: runner, DataDir: dataDir, Limits: limits,
+		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
 			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
 			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
 		own.RegisterActivity(&activities.Mock{})

@@ -281,10 +281,34 @@ func TestSecondWorkerJoins(t *testing.T) {
 	defer cancel()
 	op := freePort(t)
 	c.start([]string{"--temporal", c.temporal, "--agent-id", "b", "--board", c.opsURL,
-		"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(op), "--log-format", "json"})
+		"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(op), "--log-format", "json",
+		"--mdns=false", "--availability-interval", "1s", "--role", "tester"})
 	s, code := c.submit(ctx, "--title", "for b", "--body", "```sh\necho from b\n```", "--wait")
 	if code != 0 || s.AgentID != "b" || !strings.Contains(s.Result.OutputTail, "from b") {
 		t.Fatalf("exit %d, %+v", code, s)
+	}
+	// The joining worker found the dev node's gossip node by itself (through
+	// the board's worker) and the dev node knows it from its broadcasts.
+	for {
+		out, errOut, code := c.starterCmd(ctx, "peers", "--worker", c.opsURL, "--json")
+		var p struct {
+			Peers []struct {
+				AgentID  string `json:"agent_id"`
+				Role     string `json:"role"`
+				MaxTasks int    `json:"max_tasks"`
+				Status   string `json:"status"`
+			} `json:"peers"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
+			t.Fatalf("peers: exit %d: %s %s", code, out, errOut)
+		}
+		if len(p.Peers) == 1 && p.Peers[0].AgentID == "b" && p.Peers[0].Role == "tester" && p.Peers[0].MaxTasks == 1 && p.Peers[0].Status != "" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the dev node never listed worker b: %s", out)
+		}
+		waitTick()
 	}
 }
 

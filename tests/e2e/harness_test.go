@@ -98,7 +98,10 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 	c.opsURL = fmt.Sprintf("http://127.0.0.1:%d", op)
 	args := append([]string{"--dev", "--data-dir", c.dataDir,
 		"--temporal-port", fmt.Sprint(tp), "--ui-port", fmt.Sprint(up), "--ops-addr", fmt.Sprintf("127.0.0.1:%d", op),
-		"--agent-id", "a-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), "--heartbeat-timeout", "5s", "--sweep-interval", "1s", "--log-format", "json"}, extra...)
+		"--agent-id", "a-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), "--heartbeat-timeout", "5s", "--sweep-interval", "1s", "--log-format", "json",
+		// Tests never multicast from the root namespace; workers find
+		// each other through the board's worker instead.
+		"--mdns=false", "--availability-interval", "1s"}, extra...)
 	c.dev = c.start(args)
 	return c
 }

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"chorus/activities"
+	"chorus/gossip"
+	"chorus/sandbox"
+)
+
+// mesh is this worker's place in the gossip network: its node, the
+// registry of peers heard on the coordination topic, and (for an agent)
+// its capability and availability broadcasts.
+type mesh struct {
+	node     *gossip.Node
+	coord    *gossip.Topic
+	registry *gossip.Registry
+	agent    *activities.AgentInfo // nil for a node without an agent
+	dataDir  string
+	interval time.Duration
+	running  *countingRunner
+	logger   *slog.Logger
+	stopSub  func()
+}
+
+// peersReply is GET /api/v1/peers: this node and the peers it knows.
+type peersReply struct {
+	Self  selfInfo          `json:"self"`
+	Peers []gossip.PeerInfo `json:"peers"`
+}
+
+type selfInfo struct {
+	AgentID string   `json:"agent_id,omitempty"`
+	PeerID  string   `json:"peer_id"`
+	Addrs   []string `json:"addrs"`
+}
+
+// startMesh starts the node, joins the coordination topic and feeds the
+// registry. bootstrapFrom, when set, is another worker's ops URL whose
+// addresses are used as bootstrap peers, so workers on one machine find
+// each other without mDNS.
+func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string, logger *slog.Logger) (*mesh, error) {
+	cfg := gossip.DefaultConfig()
+	cfg.DataDir = dataDir
+	cfg.Logger = logger
+	cfg.MDNS = o.mdns
+	if o.p2pListen != "" {
+		cfg.ListenAddrs = splitList(o.p2pListen)
+	}
+	cfg.Bootstrap = splitList(o.bootstrap)
+	if bootstrapFrom != "" {
+		cfg.Bootstrap = append(cfg.Bootstrap, fetchAddrs(ctx, bootstrapFrom, logger)...)
+	}
+	if agent != nil {
+		cfg.AgentID, cfg.Role = agent.ID, agent.Role
+	}
+	node, err := gossip.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	m := &mesh{node: node, registry: gossip.NewRegistry(o.availabilityInterval, nil), agent: agent, dataDir: dataDir,
+		interval: o.availabilityInterval, running: running, logger: logger}
+	if m.coord, err = node.Join(gossip.TopicCoordination); err != nil {
+		return nil, errors.Join(err, node.Close())
+	}
+	if m.stopSub, err = m.coord.Subscribe(func(e gossip.Envelope, from string) {
+		if err := m.registry.Observe(e, from); err != nil {
+			logger.Debug("ignored broadcast", "from", from, "error", err)
+		}
+	}); err != nil {
+		return nil, errors.Join(err, node.Close())
+	}
+	return m, nil
+}
+
+// Close leaves the network.
+func (m *mesh) Close() error {
+	m.stopSub()
+	return m.node.Close()
+}
+
+// Run broadcasts the agent's capabilities (at start, when they differ from
+// the copy on disk, and whenever more peers are connected than before, since
+// a message published before the mesh forms is lost) and its availability
+// every interval.
+func (m *mesh) Run(ctx context.Context) error {
+	if m.agent == nil {
+		<-ctx.Done()
+		return nil
+	}
+	if changed, err := m.capabilitiesChanged(); err != nil {
+		m.logger.Warn("comparing capabilities with the saved copy failed", "error", err)
+	} else if changed {
+		m.logger.Info("capabilities changed since the last start; announcing")
+	}
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lastPeers := -1
+	for tick := 0; ; tick++ {
+		// A publish before the topic's mesh has formed is lost, so the
+		// announcement waits for a mesh peer: at start, whenever more
+		// peers are connected than before, and every tenth interval for
+		// peers that missed it.
+		if n := len(m.node.Peers()); n > lastPeers || tick%10 == 9 {
+			lastPeers = n
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if err := m.node.WaitMesh(wctx, gossip.TopicCoordination, 1); err != nil {
+					return
+				}
+				m.publish(ctx, gossip.TypeCapabilityBroadcast, gossip.CapabilityBroadcast{
+					AgentID: m.agent.ID, Role: m.agent.Role, Expertise: m.agent.Expertise, MaxTasks: m.agent.MaxTasks, Timestamp: time.Now().UTC(),
+				})
+			}()
+		}
+		cur := int(m.running.n.Load())
+		status := gossip.AvailabilityStatus("ready")
+		switch {
+		case cur >= m.agent.MaxTasks:
+			status = "busy"
+		case cur > 0:
+			status = "working"
+		}
+		now := time.Now().UTC()
+		m.publish(ctx, gossip.TypeAvailabilityBroadcast, gossip.AvailabilityBroadcast{
+			NodeID: m.agent.ID, AvailableForWork: cur < m.agent.MaxTasks, CurrentTasks: cur, MaxTasks: m.agent.MaxTasks,
+			LastActivity: m.running.last(now), Status: status, Timestamp: now,
+		})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (m *mesh) publish(ctx context.Context, typ gossip.MessageType, body any) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		m.logger.Error("encode broadcast", "type", typ, "error", err)
+		return
+	}
+	if err := m.coord.Publish(ctx, gossip.Envelope{Type: typ, Data: data}); err != nil && ctx.Err() == nil {
+		// A failed broadcast is logged; the next interval tries again.
+		m.logger.Warn("broadcast failed", "type", typ, "error", err)
+	}
+}
+
+// capabilitiesChanged compares the agent's capabilities with the copy saved
+// at the last start and saves the current ones.
+func (m *mesh) capabilitiesChanged() (bool, error) {
+	cur, err := json.Marshal(struct {
+		Role      string   `json:"role"`
+		Expertise []string `json:"expertise"`
+		MaxTasks  int      `json:"max_tasks"`
+	}{m.agent.Role, m.agent.Expertise, m.agent.MaxTasks})
+	if err != nil {
+		return false, err
+	}
+	path := filepath.Join(m.dataDir, "p2p", "capabilities.json")
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if bytes.Equal(old, cur) {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return true, err
+	}
+	return true, os.WriteFile(path, cur, 0o644)
+}
+
+// servePeers answers GET /api/v1/peers.
+func (m *mesh) servePeers(w http.ResponseWriter, r *http.Request) {
+	reply := peersReply{Self: selfInfo{PeerID: m.node.ID(), Addrs: m.node.Addrs()}, Peers: m.registry.Snapshot()}
+	if m.agent != nil {
+		reply.Self.AgentID = m.agent.ID
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(reply)
+}
+
+// fetchAddrs asks another worker's ops server for its gossip addresses.
+func fetchAddrs(ctx context.Context, opsURL string, logger *slog.Logger) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(opsURL, "/")+"/api/v1/peers", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		logger.Info("no gossip addresses from the board's worker", "url", opsURL, "error", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var reply peersReply
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&reply) != nil {
+		return nil
+	}
+	return reply.Self.Addrs
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// countingRunner counts the sandbox runs in progress: the agent's current
+// tasks for its availability broadcasts.
+type countingRunner struct {
+	sandbox.Runner
+	n      atomic.Int64
+	lastNS atomic.Int64
+}
+
+func (c *countingRunner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	c.n.Add(1)
+	defer func() {
+		c.n.Add(-1)
+		c.lastNS.Store(time.Now().UnixNano())
+	}()
+	return c.Runner.Run(ctx, spec)
+}
+
+// last is the end of the last run, or now when nothing ran yet.
+func (c *countingRunner) last(now time.Time) time.Time {
+	if ns := c.lastNS.Load(); ns > 0 {
+		return time.Unix(0, ns).UTC()
+	}
+	return now
+}
