@@ -31,6 +31,11 @@ type Config struct {
 	PeerOutboundQueue, ValidateQueue, SubscriptionBuffer int
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+	// Redact, when set, is applied to every outgoing payload (the data of
+	// each envelope published through a Topic, and raw publishes) before
+	// it leaves the node: the SHHH redactor in the worker. Its output must
+	// still be valid JSON for envelope data.
+	Redact func([]byte) []byte
 	// AgentID and Role describe the agent running this node; Role fills the
 	// from_role of published envelopes that leave it empty.
 	AgentID, Role string

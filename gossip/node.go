@@ -36,6 +36,7 @@ const wireSlack = 64 << 10
 type Node struct {
 	log    *slog.Logger
 	role   string
+	redact func([]byte) []byte
 	host   host.Host
 	ps     *pubsub.PubSub
 	mdns   mdns.Service // nil when MDNS is off
@@ -87,6 +88,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		log:       log.With("peer", h.ID().String()),
 		role:      cfg.Role,
+		redact:    cfg.Redact,
 		host:      h,
 		stats:     newStats(),
 		cancel:    cancel,

@@ -1,6 +1,7 @@
 package gossip_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -377,5 +378,44 @@ func TestConfigValidate(t *testing.T) {
 	c.DataDir = "/tmp/x"
 	if err := c.Validate(); err != nil {
 		t.Errorf("DefaultConfig with DataDir: %v", err)
+	}
+}
+
+// TestPublishIsRedacted: with Config.Redact set, what leaves the node has
+// been through it (the worker plugs SHHH in here).
+func TestPublishIsRedacted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	secret := "hunter2-" + t.Name()
+	cfg := testConfig(t, t.TempDir())
+	cfg.Redact = func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(secret), []byte("[REDACTED]")) }
+	sender, err := gossip.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Close() })
+	receiver := newNode(t, ctx)
+	if err := receiver.Connect(ctx, sender.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sender.Join(gossip.TopicCoordination)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := receiver.Join(gossip.TopicCoordination)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := subscribe(t, rt)
+	if err := sender.WaitMesh(ctx, gossip.TopicCoordination, 1); err != nil {
+		t.Fatal(err)
+	}
+	data := json.RawMessage(`{"note":"the password is ` + secret + `"}`)
+	if err := st.Publish(ctx, gossip.Envelope{Type: gossip.TypeMetaDiscussion, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	r := next(t, ctx, ch)
+	if strings.Contains(string(r.e.Data), secret) || !strings.Contains(string(r.e.Data), "[REDACTED]") {
+		t.Fatalf("received %s", r.e.Data)
 	}
 }

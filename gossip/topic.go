@@ -101,6 +101,9 @@ func (t *Topic) Publish(ctx context.Context, e Envelope) error {
 	if e.FromRole == "" {
 		e.FromRole = t.node.role
 	}
+	if t.node.redact != nil && len(e.Data) > 0 {
+		e.Data = t.node.redact(e.Data)
+	}
 	b, err := Encode(e)
 	if err != nil {
 		return fmt.Errorf("publish %s on %s: %w", e.Type, t.name, err)
@@ -119,6 +122,9 @@ func (n *Node) PublishRaw(ctx context.Context, topic string, data []byte) error 
 	t, err := n.Join(topic)
 	if err != nil {
 		return err
+	}
+	if n.redact != nil {
+		data = n.redact(data)
 	}
 	if err := t.t.Publish(ctx, data); err != nil {
 		return fmt.Errorf("publish raw on %s: %w", topic, err)

@@ -51,10 +51,11 @@ type selfInfo struct {
 // registry. bootstrapFrom, when set, is another worker's ops URL whose
 // addresses are used as bootstrap peers, so workers on one machine find
 // each other without mDNS.
-func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string, logger *slog.Logger) (*mesh, error) {
+func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string, redact func([]byte) []byte, logger *slog.Logger) (*mesh, error) {
 	cfg := gossip.DefaultConfig()
 	cfg.DataDir = dataDir
 	cfg.Logger = logger
+	cfg.Redact = redact
 	cfg.MDNS = o.mdns
 	if o.p2pListen != "" {
 		cfg.ListenAddrs = splitList(o.p2pListen)

@@ -293,7 +293,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !o.dev || o.boardURL != "" {
 		bootstrapFrom = boardURL
 	}
-	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, logger.With("component", "gossip"))
+	redactBytes := func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out }
+	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, logger.With("component", "gossip"))
 	if err != nil {
 		return err
 	}
@@ -401,7 +402,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 		shared.RegisterActivity(&activities.Agent{Info: agent})
-		auditLog, err := openAudit(dataDir, agent.ID, redactor)
+		auditLog, err := openAudit(dataDir, agent.ID, redactBytes)
 		if err != nil {
 			return err
 		}
@@ -543,14 +544,12 @@ func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) 
 
 // openAudit opens the node's audit log (<data>/audit), creating its key on
 // first start; entries are redacted before they are hashed and signed.
-func openAudit(dataDir, author string, redactor *shhh.Redactor) (*audit.Log, error) {
+func openAudit(dataDir, author string, redact func([]byte) []byte) (*audit.Log, error) {
 	key, err := audit.LoadOrCreateKey(audit.KeyPath(dataDir))
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	l, err := audit.OpenWithOptions(audit.LogPath(dataDir), key, author, audit.Options{
-		Redact: func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out },
-	})
+	l, err := audit.OpenWithOptions(audit.LogPath(dataDir), key, author, audit.Options{Redact: redact})
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
