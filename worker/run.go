@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -45,6 +46,7 @@ type options struct {
 	dataDir              string
 	opsAddr              string
 	opsAddrSet           bool
+	dataDirSet           bool
 	temporal             string
 	namespace            string
 	temporalPort         int
@@ -93,7 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&o.dev, "dev", false, "run the embedded Temporal server, Web UI and task board in this process")
-	fs.StringVar(&o.dataDir, "data-dir", envOr(getenv, "CHORUS_DATA_DIR", "./.chorus"), "directory for the SQLite files, workspaces and logs (env CHORUS_DATA_DIR)")
+	fs.StringVar(&o.dataDir, "data-dir", envOr(getenv, "CHORUS_DATA_DIR", "./.chorus"), "directory for the SQLite files, workspaces, logs and the node's keys (env CHORUS_DATA_DIR); without --dev the default is ./.chorus/agents/<agent-id>, so workers on one machine never share one")
 	fs.StringVar(&o.opsAddr, "ops-addr", "127.0.0.1:9090", "ops HTTP server address (health, task board API); when not given and busy, the next free port up to :9099 is used")
 	fs.StringVar(&o.temporal, "temporal", envOr(getenv, "CHORUS_TEMPORAL", "127.0.0.1:7233"), "Temporal frontend host:port to join (ignored with --dev) (env CHORUS_TEMPORAL)")
 	fs.StringVar(&o.namespace, "namespace", "default", "Temporal namespace")
@@ -129,10 +131,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "ops-addr" {
+		switch f.Name {
+		case "ops-addr":
 			o.opsAddrSet = true
+		case "data-dir":
+			o.dataDirSet = true
 		}
 	})
+	o.dataDirSet = o.dataDirSet || getenv("CHORUS_DATA_DIR") != ""
 	if o.noAgent && !o.dev {
 		return o, errors.New("--no-agent needs --dev")
 	}
@@ -213,6 +219,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	agent.Models = rung.order
+	if !o.dev && !o.dataDirSet {
+		o.dataDir = filepath.Join(o.dataDir, "agents", agent.ID)
+	}
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -220,6 +229,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// One worker per data dir: its keys, audit log and ledgers are the
+	// node's own.
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	// The ops port first: a busy port is the most common start-up error
 	// and must not leave a half-started server behind.
@@ -540,6 +556,21 @@ func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) 
 		r.order = append(r.order, m.Name)
 	}
 	return r, nil
+}
+
+// lockDataDir takes an exclusive lock on <dir>/worker.lock, held until
+// unlock (or the process's death: the kernel drops flock locks).
+func lockDataDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, "worker.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another worker; give this one its own --data-dir", dir)
+	}
+	return func() { f.Close() }, nil
 }
 
 // openAudit opens the node's audit log (<data>/audit), creating its key on
