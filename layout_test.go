@@ -47,6 +47,21 @@ func TestDependenciesPointInward(t *testing.T) {
 		}
 	}
 
+	// Only gossip imports libp2p directly (and the gossip benchmark, for
+	// its raw baseline).
+	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \",\"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, list, _ := strings.Cut(line, " ")
+		for _, imp := range strings.Split(list, ",") {
+			if strings.HasPrefix(imp, "github.com/libp2p/") && pkg != "chorus/gossip" && pkg != "chorus/tests/bench/gossip" {
+				t.Errorf("%s imports %s; only chorus/gossip may", pkg, imp)
+			}
+		}
+	}
+
 	for _, imp := range deps(t, "{{.Imports}}", "chorus/workflows") {
 		switch {
 		case imp == "chorus", imp == "chorus/activities":
