@@ -31,6 +31,9 @@ type AgentInfo struct {
 	// MockSucceeds is the success it reports (false unless configured).
 	MockEnabled  bool `json:"mock_enabled,omitempty"`
 	MockSucceeds bool `json:"mock_succeeds,omitempty"`
+	// HelpWindow is how long the workflow collects help offers after a
+	// help request.
+	HelpWindow time.Duration `json:"help_window,omitempty"`
 }
 
 // IdentifyInput names the task being placed (for logs on the agent side).

@@ -203,20 +203,21 @@ func cmdList(e *env, args []string) error {
 
 // statusOutput is status --json.
 type statusOutput struct {
-	TaskKey        string               `json:"task_key"`
-	Title          string               `json:"title"`
-	State          chorus.TaskState     `json:"state"`
-	Assignee       string               `json:"assignee,omitempty"`
-	Fence          int64                `json:"fence,omitempty"`
-	WorkflowID     string               `json:"workflow_id,omitempty"`
-	RunID          string               `json:"run_id,omitempty"`
-	WorkflowStatus string               `json:"workflow_status,omitempty"`
-	Status         string               `json:"status"`
-	AgentID        string               `json:"agent_id,omitempty"`
-	Error          string               `json:"error,omitempty"`
-	Progress       *activities.Progress `json:"progress,omitempty"`
-	Result         *chorus.Result       `json:"result,omitempty"`
-	Events         []board.Event        `json:"events,omitempty"`
+	TaskKey        string                 `json:"task_key"`
+	Title          string                 `json:"title"`
+	State          chorus.TaskState       `json:"state"`
+	Assignee       string                 `json:"assignee,omitempty"`
+	Fence          int64                  `json:"fence,omitempty"`
+	WorkflowID     string                 `json:"workflow_id,omitempty"`
+	RunID          string                 `json:"run_id,omitempty"`
+	WorkflowStatus string                 `json:"workflow_status,omitempty"`
+	Status         string                 `json:"status"`
+	AgentID        string                 `json:"agent_id,omitempty"`
+	Error          string                 `json:"error,omitempty"`
+	Progress       *activities.Progress   `json:"progress,omitempty"`
+	Helpers        []activities.HelpOffer `json:"helpers,omitempty"`
+	Result         *chorus.Result         `json:"result,omitempty"`
+	Events         []board.Event          `json:"events,omitempty"`
 }
 
 func cmdStatus(e *env, args []string) error {
@@ -254,6 +255,9 @@ func cmdStatus(e *env, args []string) error {
 	}
 	if out.Result != nil {
 		fmt.Fprintf(e.stdout, "result: %s (%s, exit %d, %d ms)\n", out.Result.Message, out.Result.ExecutionType, out.Result.ExitCode, out.Result.DurationMS)
+	}
+	for _, h := range out.Helpers {
+		fmt.Fprintf(e.stdout, "helper: %s (%s, %s)\n", h.AgentID, h.Role, strings.Join(h.Expertise, ","))
 	}
 	for _, ev := range out.Events {
 		fmt.Fprintf(e.stdout, "  %s  %-10s %s %s\n", ev.At.Local().Format("15:04:05"), ev.Kind, ev.Agent, ev.Detail)
@@ -327,7 +331,7 @@ func describe(ctx context.Context, c client.Client, b *board.Client, key chorus.
 	if err != nil {
 		return out, fmt.Errorf("workflow status of %s: %w", key, err)
 	}
-	out.Status, out.AgentID = st.Status, st.AgentID
+	out.Status, out.AgentID, out.Helpers = st.Status, st.AgentID, st.Helpers
 	if st.Error != "" {
 		out.Error = st.Error
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,14 @@ type mesh struct {
 	running  *countingRunner
 	logger   *slog.Logger
 	stopSub  func()
+	// offer delivers a help offer to a task's workflow; set once the
+	// Temporal client exists (until then requests are not answered).
+	offer atomic.Pointer[func(ctx context.Context, key string, o activities.HelpOffer) error]
+	wg    sync.WaitGroup
 }
+
+// helpRequestBody is the data of a task_help_request.
+type helpRequestBody = activities.HelpRequest
 
 // peersReply is GET /api/v1/peers: this node and the peers it knows.
 type peersReply struct {
@@ -77,6 +85,10 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		return nil, errors.Join(err, node.Close())
 	}
 	if m.stopSub, err = m.coord.Subscribe(func(e gossip.Envelope, from string) {
+		if e.Type == gossip.TypeTaskHelpRequest {
+			m.answerHelp(ctx, e, from)
+			return
+		}
 		if err := m.registry.Observe(e, from); err != nil {
 			logger.Debug("ignored broadcast", "from", from, "error", err)
 		}
@@ -89,7 +101,69 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 // Close leaves the network.
 func (m *mesh) Close() error {
 	m.stopSub()
+	m.wg.Wait()
 	return m.node.Close()
+}
+
+// PublishHelpRequest implements activities.HelpPublisher: it waits (briefly)
+// for a mesh peer, since a publish before the mesh forms is lost, and sends
+// the request to the required roles on the coordination topic.
+func (m *mesh) PublishHelpRequest(ctx context.Context, req activities.HelpRequest) error {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.node.WaitMesh(wctx, gossip.TopicCoordination, 1); err != nil {
+		return fmt.Errorf("no gossip peers to ask: %w", err)
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	prio := gossip.PriorityMedium
+	if req.Priority >= 8 {
+		prio = gossip.PriorityUrgent
+	}
+	return m.coord.Publish(ctx, gossip.Envelope{Type: gossip.TypeTaskHelpRequest, ToRoles: req.Roles, RequiredExpertise: req.Expertise,
+		Priority: prio, ThreadID: req.Key, Data: data})
+}
+
+// answerHelp offers this agent's help when the request is addressed to its
+// role, it holds some of the required expertise (or none is required), it
+// has capacity, and it is not the requester. The offer goes to the task's
+// workflow as a signal and, for everyone else, on the topic.
+func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
+	offer := m.offer.Load()
+	if m.agent == nil || offer == nil {
+		return
+	}
+	var req helpRequestBody
+	if err := json.Unmarshal(e.Data, &req); err != nil || req.Key == "" || req.AgentID == m.agent.ID {
+		return
+	}
+	if len(e.ToRoles) > 0 && !slices.Contains(e.ToRoles, m.agent.Role) {
+		return
+	}
+	if len(req.Expertise) > 0 && !slices.ContainsFunc(req.Expertise, func(x string) bool { return slices.Contains(m.agent.Expertise, x) }) {
+		return
+	}
+	if int(m.running.n.Load()) >= m.agent.MaxTasks {
+		return
+	}
+	o := activities.HelpOffer{AgentID: m.agent.ID, PeerID: m.node.ID(), Role: m.agent.Role, Expertise: m.agent.Expertise}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := (*offer)(sctx, req.Key, o); err != nil {
+			m.logger.Warn("help offer not delivered", "task", req.Key, "error", err)
+			return
+		}
+		m.logger.Info("offered help", "task", req.Key, "requester", req.AgentID)
+		data, err := json.Marshal(o)
+		if err == nil {
+			_ = m.coord.Publish(sctx, gossip.Envelope{Type: gossip.TypeTaskHelpResponse, ThreadID: req.Key, Data: data})
+		}
+	}()
 }
 
 // Run broadcasts the agent's capabilities (at start, when they differ from

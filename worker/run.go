@@ -55,6 +55,7 @@ type options struct {
 	configPath           string
 	agentID              string
 	role                 string
+	expertise            string
 	maxTasks             int
 	boardURL             string
 	noAgent              bool
@@ -66,6 +67,7 @@ type options struct {
 	bootstrap            string
 	mdns                 bool
 	availabilityInterval time.Duration
+	helpWindow           time.Duration
 	heartbeatTimeout     time.Duration
 	queueTimeout         time.Duration
 	sweepInterval        time.Duration
@@ -105,6 +107,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.configPath, "config", envOr(getenv, "CHORUS_CONFIG", ""), "agent YAML file (env CHORUS_CONFIG)")
 	fs.StringVar(&o.agentID, "agent-id", envOr(getenv, "CHORUS_AGENT_ID", ""), "agent id (overrides the config; default: the host name) (env CHORUS_AGENT_ID)")
 	fs.StringVar(&o.role, "role", "", "agent role (overrides the config)")
+	fs.StringVar(&o.expertise, "expertise", "", "agent expertise, comma separated (overrides the config)")
 	fs.IntVar(&o.maxTasks, "max-tasks", 0, "tasks executed at once (overrides the config)")
 	fs.StringVar(&o.boardURL, "board", envOr(getenv, "CHORUS_BOARD", ""), "task board URL to use instead of a local board (default: local with --dev, else http://127.0.0.1:9090) (env CHORUS_BOARD)")
 	fs.BoolVar(&o.noAgent, "no-agent", false, "with --dev: run only the server, UI and board, no agent")
@@ -119,6 +122,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.bootstrap, "bootstrap", envOr(getenv, "CHORUS_BOOTSTRAP", ""), "gossip bootstrap peers, comma-separated multiaddrs with /p2p/<id> (env CHORUS_BOOTSTRAP); a worker joining with --board also bootstraps from that worker")
 	fs.BoolVar(&o.mdns, "mdns", true, "discover gossip peers on the LAN with mDNS")
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
+	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	if err := fs.Parse(args); err != nil {
@@ -333,6 +337,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("connect to temporal at %s: %w", temporalAddr, err)
 	}
 	defer c.Close()
+	deliver := func(ctx context.Context, key string, offer activities.HelpOffer) error {
+		return c.SignalWorkflow(ctx, key, "", workflows.SignalHelpOffer, offer)
+	}
+	m.offer.Store(&deliver)
 	if err := health.Register(ops.Check{Name: "temporal", Critical: true, Interval: 10 * time.Second, Func: func(ctx context.Context) error {
 		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
 		return err
@@ -435,6 +443,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
 			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
 		own.RegisterActivity(&activities.Mock{})
+		own.RegisterActivity(&activities.Collaborator{Publisher: m})
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -471,6 +480,9 @@ func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, 
 	if o.role != "" {
 		a.Role = o.role
 	}
+	if o.expertise != "" {
+		a.Expertise = splitList(o.expertise)
+	}
 	if o.maxTasks != 0 {
 		a.MaxTasks = o.maxTasks
 	}
@@ -499,6 +511,7 @@ func agentFrom(cfg config.File, o options) (activities.AgentInfo, sandbox.Spec, 
 		HeartbeatTimeout: o.heartbeatTimeout,
 		QueueTimeout:     o.queueTimeout,
 		AIWallTime:       time.Duration(e.Budget.TaskWall),
+		HelpWindow:       o.helpWindow,
 		MockEnabled:      e.Mock.Enabled,
 		MockSucceeds:     e.Mock.Succeeds,
 	}

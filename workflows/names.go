@@ -10,6 +10,8 @@ const (
 	TaskWorkflowName = "TaskWorkflow"
 	// QueryStatus returns the workflow's TaskStatus.
 	QueryStatus = "status"
+	// SignalHelpOffer carries an activities.HelpOffer from a peer.
+	SignalHelpOffer = "help_offer"
 )
 
 // Task statuses reported by the workflow.

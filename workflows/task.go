@@ -28,8 +28,10 @@ type TaskStatus struct {
 	Placement int            `json:"placement"`
 	Result    *chorus.Result `json:"result,omitempty"`
 	Error     string         `json:"error,omitempty"`
-	ClaimedAt time.Time      `json:"claimed_at,omitzero"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	// Helpers are the peers that offered help in the collaboration step.
+	Helpers   []activities.HelpOffer `json:"helpers,omitempty"`
+	ClaimedAt time.Time              `json:"claimed_at,omitzero"`
+	UpdatedAt time.Time              `json:"updated_at"`
 }
 
 // Activities are referenced through nil pointers; the worker registers the
@@ -40,6 +42,7 @@ var (
 	executorActs *activities.Executor
 	aiActs       *activities.AI
 	mockActs     *activities.Mock
+	collabActs   *activities.Collaborator
 )
 
 // versionLocalSteps gates running Identify, Claim and MarkWorking as local
@@ -123,6 +126,12 @@ func (w *taskRun) run(ctx workflow.Context) error {
 			return w.fail(ctx, "mark working: "+errorMessage(err), nil)
 		}
 		w.set(ctx, StatusWorking)
+		if workflow.GetVersion(ctx, versionCollaboration, workflow.DefaultVersion, 1) == 1 && needsHelp(w.task.Priority, w.task.Expertise, agent) {
+			w.collaborate(ctx, agent)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
 
 		timeout := agent.ExecutionTimeout
 		if timeout <= 0 {

@@ -385,3 +385,47 @@ func TestTaskAllowListOpensOneHost(t *testing.T) {
 		t.Fatalf("bad allow host: exit %d, %q", code, errOut)
 	}
 }
+
+func TestPeersAnswerHelpRequests(t *testing.T) {
+	// Two agents of one role with the same expertise; whichever claims the
+	// urgent task asks for help, and the other one answers.
+	c := startCluster(t, "--no-agent")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, id := range []string{"b", "c"} {
+		c.start([]string{"--temporal", c.temporal, "--agent-id", id, "--board", c.opsURL,
+			"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(freePort(t)), "--log-format", "json",
+			"--mdns=false", "--availability-interval", "1s", "--expertise", "go", "--help-window", "5s"})
+	}
+	// Both agents are in the dev node's registry, so the mesh is there.
+	for {
+		out, _, _ := c.starterCmd(ctx, "peers", "--worker", c.opsURL, "--json")
+		if strings.Count(out, `"agent_id"`) >= 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("agents never joined: %s", out)
+		}
+		waitTick()
+	}
+	s, code := c.submit(ctx, "--title", "urgent", "--priority", "9", "--expertise", "go", "--body", "```sh\necho urgent\n```", "--wait")
+	if code != 0 || s.Status != "completed" {
+		t.Fatalf("exit %d, %+v", code, s)
+	}
+	out, errOut, code := c.starterCmd(ctx, "status", s.TaskKey, "--json")
+	var st struct {
+		AgentID string `json:"agent_id"`
+		Helpers []struct {
+			AgentID string `json:"agent_id"`
+			Role    string `json:"role"`
+		} `json:"helpers"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status: exit %d: %s %s", code, out, errOut)
+	}
+	other := map[string]string{"b": "c", "c": "b"}[st.AgentID]
+	if len(st.Helpers) != 1 || st.Helpers[0].AgentID != other || st.Helpers[0].Role != "developer" {
+		t.Fatalf("agent %s, helpers %+v, want %s", st.AgentID, st.Helpers, other)
+	}
+	c.recordHistory(ctx, s.WorkflowID, "collaboration")
+}
