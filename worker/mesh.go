@@ -38,6 +38,27 @@ type mesh struct {
 	// Temporal client exists (until then requests are not answered).
 	offer atomic.Pointer[func(ctx context.Context, key string, o activities.HelpOffer) error]
 	wg    sync.WaitGroup
+	// audit receives network events.
+	audit activities.Auditor
+	// seen holds the peers heard from; only the subscription goroutine
+	// touches it.
+	seen map[string]bool
+}
+
+// networkEvent is the data of peer_joined and capability_broadcast audit
+// entries.
+type networkEvent struct {
+	PeerID    string   `json:"peer_id"`
+	AgentID   string   `json:"agent_id,omitempty"`
+	Role      string   `json:"role,omitempty"`
+	Expertise []string `json:"expertise,omitempty"`
+}
+
+// record writes a network event to the node's audit log.
+func (m *mesh) record(ctx context.Context, typ string, ev networkEvent) {
+	if err := m.audit.Record(ctx, typ, ev); err != nil {
+		m.logger.Warn("audit write failed", "type", typ, "error", err)
+	}
 }
 
 // helpRequestBody is the data of a task_help_request.
@@ -59,7 +80,8 @@ type selfInfo struct {
 // registry. bootstrapFrom, when set, is another worker's ops URL whose
 // addresses are used as bootstrap peers, so workers on one machine find
 // each other without mDNS.
-func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string, redact func([]byte) []byte, logger *slog.Logger) (*mesh, error) {
+func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string,
+	redact func([]byte) []byte, audit activities.Auditor, logger *slog.Logger) (*mesh, error) {
 	cfg := gossip.DefaultConfig()
 	cfg.DataDir = dataDir
 	cfg.Logger = logger
@@ -80,7 +102,7 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	m := &mesh{node: node, registry: gossip.NewRegistry(o.availabilityInterval, nil), agent: agent, dataDir: dataDir,
-		interval: o.availabilityInterval, running: running, logger: logger}
+		interval: o.availabilityInterval, running: running, logger: logger, audit: audit, seen: map[string]bool{}}
 	if m.coord, err = node.Join(gossip.TopicCoordination); err != nil {
 		return nil, errors.Join(err, node.Close())
 	}
@@ -91,6 +113,26 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		}
 		if err := m.registry.Observe(e, from); err != nil {
 			logger.Debug("ignored broadcast", "from", from, "error", err)
+			return
+		}
+		switch e.Type {
+		case gossip.TypeCapabilityBroadcast:
+			var c gossip.CapabilityBroadcast
+			if e.DecodeData(&c) == nil {
+				if !m.seen[from] {
+					m.record(ctx, "peer_joined", networkEvent{PeerID: from, AgentID: c.AgentID})
+				}
+				m.record(ctx, "capability_broadcast", networkEvent{PeerID: from, AgentID: c.AgentID, Role: c.Role, Expertise: c.Expertise})
+				m.seen[from] = true
+			}
+		case gossip.TypeAvailabilityBroadcast:
+			if !m.seen[from] {
+				var a gossip.AvailabilityBroadcast
+				if e.DecodeData(&a) == nil {
+					m.record(ctx, "peer_joined", networkEvent{PeerID: from, AgentID: a.NodeID})
+					m.seen[from] = true
+				}
+			}
 		}
 	}); err != nil {
 		return nil, errors.Join(err, node.Close())

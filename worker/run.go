@@ -240,6 +240,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer unlock()
+	// The node's audit log: task lifecycle and network events, redacted,
+	// chained and signed.
+	redactBytes := func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out }
+	auditLog, err := openAudit(dataDir, agent.ID, redactBytes)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, auditLog.Close()) }()
+	recorder := auditRecorder{auditLog}
 
 	// The ops port first: a busy port is the most common start-up error
 	// and must not leave a half-started server behind.
@@ -313,8 +322,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !o.dev || o.boardURL != "" {
 		bootstrapFrom = boardURL
 	}
-	redactBytes := func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out }
-	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, logger.With("component", "gossip"))
+	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, recorder, logger.With("component", "gossip"))
 	if err != nil {
 		return err
 	}
@@ -426,12 +434,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 		shared.RegisterActivity(&activities.Agent{Info: agent})
-		auditLog, err := openAudit(dataDir, agent.ID, redactBytes)
-		if err != nil {
-			return err
-		}
-		defer func() { err = errors.Join(err, auditLog.Close()) }()
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: auditRecorder{auditLog}, Logger: logger.With("component", "provider")})
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Logger: logger.With("component", "provider")})
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
 		running.Runner = runner
 		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})

@@ -392,9 +392,11 @@ func TestPeersAnswerHelpRequests(t *testing.T) {
 	c := startCluster(t, "--no-agent")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	dirs := map[string]string{}
 	for _, id := range []string{"b", "c"} {
+		dirs[id] = t.TempDir()
 		c.start([]string{"--temporal", c.temporal, "--agent-id", id, "--board", c.opsURL,
-			"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(freePort(t)), "--log-format", "json",
+			"--data-dir", dirs[id], "--ops-addr", "127.0.0.1:" + itoa(freePort(t)), "--log-format", "json",
 			"--mdns=false", "--availability-interval", "1s", "--expertise", "go", "--help-window", "5s"})
 	}
 	// Both agents are in the dev node's registry, so the mesh is there.
@@ -428,4 +430,13 @@ func TestPeersAnswerHelpRequests(t *testing.T) {
 		t.Fatalf("agent %s, helpers %+v, want %s", st.AgentID, st.Helpers, other)
 	}
 	c.recordHistory(ctx, s.WorkflowID, "collaboration")
+
+	// Each agent's audit log holds the other's arrival and capabilities.
+	for id, dir := range dirs {
+		out, errOut, code := c.starterCmd(ctx, "audit", "query", "--data-dir", dir, "--json")
+		if code != 0 || !strings.Contains(out, `"peer_joined"`) || !strings.Contains(out, `"capability_broadcast"`) ||
+			!strings.Contains(out, `"agent_id": "`+other+`"`) && id == st.AgentID {
+			t.Fatalf("audit of %s: exit %d: %s %s", id, code, out, errOut)
+		}
+	}
 }
