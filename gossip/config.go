@@ -23,6 +23,9 @@ type Config struct {
 	// MDNSService is the mDNS service name; only nodes using the same name
 	// find each other, so tests use unique names.
 	MDNSService string
+	// DHTMode is how the node takes part in the Kademlia DHT used to find
+	// peers' addresses: DHTAuto, DHTClient, DHTServer or DHTOff.
+	DHTMode string
 	// ConnLow and ConnHigh are the connection manager's water marks: above
 	// ConnHigh connections it trims down to ConnLow.
 	ConnLow, ConnHigh int
@@ -51,6 +54,9 @@ func DefaultConfig() Config {
 		// Agents on one LAN find each other without configuration.
 		MDNS:        true,
 		MDNSService: "chorus",
+		// A node answers DHT queries unless it learns it is unreachable,
+		// so a small cluster has servers without any configuration.
+		DHTMode: DHTAuto,
 		// go-libp2p's own defaults: far above the size of an agent cluster,
 		// so trimming only protects against runaway connection counts.
 		ConnLow:  160,
@@ -84,6 +90,11 @@ func (c Config) Validate() error {
 	}
 	if c.MDNS && c.MDNSService == "" {
 		errs = append(errs, errors.New("MDNSService: missing while MDNS is on"))
+	}
+	switch c.DHTMode {
+	case DHTAuto, DHTClient, DHTServer, DHTOff:
+	default:
+		errs = append(errs, fmt.Errorf("DHTMode: %q: want %q, %q, %q or %q", c.DHTMode, DHTAuto, DHTClient, DHTServer, DHTOff))
 	}
 	if c.ConnLow < 0 || c.ConnHigh < 1 || c.ConnLow > c.ConnHigh {
 		errs = append(errs, fmt.Errorf("ConnLow, ConnHigh: %d, %d: need 0 <= ConnLow <= ConnHigh and ConnHigh >= 1", c.ConnLow, c.ConnHigh))

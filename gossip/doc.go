@@ -3,9 +3,10 @@
 // each one lives on, the Envelope every message travels in, and the checks
 // that decide whether a received message is accepted) and the network: a
 // Node is a libp2p host (TCP and QUIC, Noise, a connection manager, an
-// identity key persisted in <DataDir>/p2p/identity.key, bootstrap peers and
-// optional mDNS) running GossipSub with strict signing. It is the only
-// package of the module that imports libp2p.
+// identity key persisted in <DataDir>/p2p/identity.key, bootstrap peers,
+// optional mDNS and a Kademlia DHT in auto, client or server mode, used by
+// FindPeer) running GossipSub with strict signing. It is the only package of
+// the module that imports libp2p.
 //
 // Network invariants:
 //   - Every joined topic has a validator that runs Decode, then refuses an
@@ -21,6 +22,11 @@
 //     counted (Node.Drops).
 //   - mDNS discoveries are dialled only by the peer with the smaller id,
 //     because mutual TCP dials fail by simultaneous open.
+//   - The DHT is private: it speaks /chorus/kad/1.0.0, never the public
+//     /ipfs/kad/1.0.0, and is seeded only from Config.Bootstrap, so it
+//     never joins the public IPFS network. Its lookups dial the peers they
+//     query, so a node with the DHT on ends up connected to more peers than
+//     it was told about.
 //
 // Wire format: an Envelope is one JSON object (snake_case keys) whose data
 // field holds the typed body of the message, itself a JSON object.

@@ -315,6 +315,8 @@ func runMDNSChild(t *testing.T) {
 	cfg.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/0"}
 	cfg.Bootstrap = nil
 	cfg.MDNS = true
+	// Discovery by mDNS alone.
+	cfg.DHTMode = gossip.DHTOff
 	cfg.MDNSService = os.Getenv(envMDNSService)
 	cfg.Role = "tester"
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -40,8 +41,11 @@ type Node struct {
 	host   host.Host
 	ps     *pubsub.PubSub
 	mdns   mdns.Service // nil when MDNS is off
-	stats  *stats
-	cancel context.CancelFunc // ends the lifetime context of pubsub and mDNS dials
+	dht    *dht.IpfsDHT // nil when DHTMode is off
+	// dhtMode is Config.DHTMode.
+	dhtMode string
+	stats   *stats
+	cancel  context.CancelFunc // ends the lifetime context of pubsub and mDNS dials
 	// subBuffer is the buffer of each subscription (Config.SubscriptionBuffer).
 	subBuffer int
 
@@ -52,8 +56,9 @@ type Node struct {
 
 // New starts a node: it loads or creates the identity in cfg.DataDir,
 // listens on cfg.ListenAddrs, starts GossipSub, dials the bootstrap peers
-// (a peer that cannot be reached is logged, not fatal) and starts mDNS when
-// enabled. ctx bounds the start-up only; the node runs until Close.
+// (a peer that cannot be reached is logged, not fatal), starts the DHT
+// unless cfg.DHTMode is off and starts mDNS when enabled. ctx bounds the
+// start-up only; the node runs until Close.
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -94,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel:    cancel,
 		subBuffer: cfg.SubscriptionBuffer,
 		topics:    make(map[string]*Topic),
+		dhtMode:   cfg.DHTMode,
 	}
 	n.ps, err = pubsub.NewGossipSub(life, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -108,7 +114,23 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("start gossipsub: %w", err), h.Close())
 	}
+	if cfg.DHTMode != DHTOff {
+		// Started before dialling, so that the bootstrap peers enter the
+		// routing table as soon as they are identified.
+		n.dht, err = startDHT(h, cfg.DHTMode, bootstrapInfos(h.ID(), cfg.Bootstrap))
+		if err != nil {
+			cancel()
+			return nil, errors.Join(err, h.Close())
+		}
+	}
 	n.connectBootstrap(ctx, cfg.Bootstrap)
+	if n.dht != nil {
+		// Fills the routing table from the connected peers and looks up
+		// the node's neighbourhood in the background.
+		if err := n.dht.Bootstrap(ctx); err != nil {
+			n.log.Warn("dht bootstrap failed", "err", err)
+		}
+	}
 	if cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(h, cfg.MDNSService, mdnsNotifee(func(pi peer.AddrInfo) { n.found(life, pi) }))
 		if err := n.mdns.Start(); err != nil {
@@ -218,8 +240,8 @@ func (n *Node) Peers() []string {
 	return out
 }
 
-// Close leaves every topic, stops mDNS and GossipSub and closes the host.
-// Subscriptions end; their handlers are not called after Close returns.
+// Close leaves every topic, stops mDNS, the DHT and GossipSub and closes
+// the host. Subscriptions end; their handlers are not called after Close returns.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -237,6 +259,9 @@ func (n *Node) Close() error {
 	}
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())
+	}
+	if n.dht != nil {
+		errs = append(errs, n.dht.Close())
 	}
 	n.cancel()
 	errs = append(errs, n.host.Close())

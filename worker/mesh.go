@@ -87,6 +87,7 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 	cfg.Logger = logger
 	cfg.Redact = redact
 	cfg.MDNS = o.mdns
+	cfg.DHTMode = o.dhtMode
 	if o.p2pListen != "" {
 		cfg.ListenAddrs = splitList(o.p2pListen)
 	}

@@ -68,6 +68,7 @@ type options struct {
 	mdns                 bool
 	availabilityInterval time.Duration
 	helpWindow           time.Duration
+	dhtMode              string
 	heartbeatTimeout     time.Duration
 	queueTimeout         time.Duration
 	sweepInterval        time.Duration
@@ -121,6 +122,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.p2pListen, "p2p-listen", "", "gossip listen multiaddrs, comma separated (default: every interface, a free TCP and QUIC port)")
 	fs.StringVar(&o.bootstrap, "bootstrap", envOr(getenv, "CHORUS_BOOTSTRAP", ""), "gossip bootstrap peers, comma-separated multiaddrs with /p2p/<id> (env CHORUS_BOOTSTRAP); a worker joining with --board also bootstraps from that worker")
 	fs.BoolVar(&o.mdns, "mdns", true, "discover gossip peers on the LAN with mDNS")
+	fs.StringVar(&o.dhtMode, "dht", "auto", "Kademlia DHT mode: auto, client, server or off (private to chorus, bootstrapped from --bootstrap)")
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")

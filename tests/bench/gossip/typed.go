@@ -51,6 +51,9 @@ func startTyped(ctx context.Context, dir string, n int, base time.Time, recv rec
 		cfg.DataDir = nodeDir
 		cfg.ListenAddrs = []string{loopback}
 		cfg.MDNS = false
+		// The planned topology only: no DHT dials (the raw baseline has
+		// no DHT either).
+		cfg.DHTMode = gossip.DHTOff
 		cfg.AgentID = "bench-" + strconv.Itoa(i)
 		cfg.Role = "developer"
 		node, err := gossip.New(ctx, cfg)
