@@ -40,9 +40,9 @@ type mesh struct {
 	wg    sync.WaitGroup
 	// audit receives network events.
 	audit activities.Auditor
-	// seen holds the peers heard from; only the subscription goroutine
-	// touches it.
-	seen map[string]bool
+	// seen holds the peers heard from since they (last) joined.
+	seenMu sync.Mutex
+	seen   map[string]bool
 }
 
 // networkEvent is the data of peer_joined and capability_broadcast audit
@@ -52,6 +52,48 @@ type networkEvent struct {
 	AgentID   string   `json:"agent_id,omitempty"`
 	Role      string   `json:"role,omitempty"`
 	Expertise []string `json:"expertise,omitempty"`
+}
+
+// markSeen notes a peer as present and reports whether it was new.
+func (m *mesh) markSeen(peer string) bool {
+	m.seenMu.Lock()
+	defer m.seenMu.Unlock()
+	if m.seen[peer] {
+		return false
+	}
+	m.seen[peer] = true
+	return true
+}
+
+// watchPeers records peer_left for every peer the registry forgets (silent
+// for ExpiryIntervals broadcast intervals), once per interval.
+func (m *mesh) watchPeers(ctx context.Context) {
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		present := map[string]string{}
+		for _, p := range m.registry.Snapshot() {
+			present[p.PeerID] = p.AgentID
+		}
+		var left []string
+		m.seenMu.Lock()
+		for peer := range m.seen {
+			if _, ok := present[peer]; !ok {
+				delete(m.seen, peer)
+				left = append(left, peer)
+			}
+		}
+		m.seenMu.Unlock()
+		slices.Sort(left)
+		for _, peer := range left {
+			m.record(ctx, "peer_left", networkEvent{PeerID: peer})
+		}
+	}
 }
 
 // record writes a network event to the node's audit log.
@@ -120,19 +162,15 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		case gossip.TypeCapabilityBroadcast:
 			var c gossip.CapabilityBroadcast
 			if e.DecodeData(&c) == nil {
-				if !m.seen[from] {
+				if m.markSeen(from) {
 					m.record(ctx, "peer_joined", networkEvent{PeerID: from, AgentID: c.AgentID})
 				}
 				m.record(ctx, "capability_broadcast", networkEvent{PeerID: from, AgentID: c.AgentID, Role: c.Role, Expertise: c.Expertise})
-				m.seen[from] = true
 			}
 		case gossip.TypeAvailabilityBroadcast:
-			if !m.seen[from] {
-				var a gossip.AvailabilityBroadcast
-				if e.DecodeData(&a) == nil {
-					m.record(ctx, "peer_joined", networkEvent{PeerID: from, AgentID: a.NodeID})
-					m.seen[from] = true
-				}
+			var a gossip.AvailabilityBroadcast
+			if e.DecodeData(&a) == nil && m.markSeen(from) {
+				m.record(ctx, "peer_joined", networkEvent{PeerID: from, AgentID: a.NodeID})
 			}
 		}
 	}); err != nil {
@@ -212,8 +250,12 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 // Run broadcasts the agent's capabilities (at start, when they differ from
 // the copy on disk, and whenever more peers are connected than before, since
 // a message published before the mesh forms is lost) and its availability
-// every interval.
+// every interval; it also records peers that leave.
 func (m *mesh) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); m.watchPeers(ctx) }()
 	if m.agent == nil {
 		<-ctx.Done()
 		return nil
@@ -225,8 +267,6 @@ func (m *mesh) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	lastPeers := -1
 	for tick := 0; ; tick++ {
 		// A publish before the topic's mesh has formed is lost, so the

@@ -393,9 +393,10 @@ func TestPeersAnswerHelpRequests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dirs := map[string]string{}
+	nodes := map[string]*node{}
 	for _, id := range []string{"b", "c"} {
 		dirs[id] = t.TempDir()
-		c.start([]string{"--temporal", c.temporal, "--agent-id", id, "--board", c.opsURL,
+		nodes[id] = c.start([]string{"--temporal", c.temporal, "--agent-id", id, "--board", c.opsURL,
 			"--data-dir", dirs[id], "--ops-addr", "127.0.0.1:" + itoa(freePort(t)), "--log-format", "json",
 			"--mdns=false", "--availability-interval", "1s", "--expertise", "go", "--help-window", "5s"})
 	}
@@ -438,5 +439,19 @@ func TestPeersAnswerHelpRequests(t *testing.T) {
 			!strings.Contains(out, `"agent_id": "`+other+`"`) && id == st.AgentID {
 			t.Fatalf("audit of %s: exit %d: %s %s", id, code, out, errOut)
 		}
+	}
+
+	// When the helper stops, the claimer records that it left (after
+	// three silent broadcast intervals).
+	nodes[other].stop()
+	for {
+		out, _, _ := c.starterCmd(ctx, "audit", "query", "--data-dir", dirs[st.AgentID], "--type", "peer_left", "--json")
+		if strings.Contains(out, `"peer_left"`) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no peer_left in %s's audit log after %s stopped", st.AgentID, other)
+		}
+		waitTick()
 	}
 }
