@@ -309,6 +309,9 @@ func (r *Runner) supervise(ctx context.Context, spec sandbox.Spec, id string, st
 	case info.State != nil:
 		res.ExitCode = info.State.ExitCode
 		res.OOMKilled = info.State.OOMKilled
+		if !killed && res.ExitCode == 137 && !res.OOMKilled {
+			res.OOMKilled = r.awaitOOMFlag(cctx, id)
+		}
 	}
 
 	// runCtx is done either because the timeout fired (a Result) or
@@ -323,6 +326,29 @@ func (r *Runner) supervise(ctx context.Context, spec sandbox.Spec, id string, st
 	r.log.Debug("sandbox container exited", "container", id, "exit_code", res.ExitCode,
 		"timed_out", res.TimedOut, "oom_killed", res.OOMKilled, "duration", res.Duration, "warm", res.Warm)
 	return errors.Join(errs...)
+}
+
+// awaitOOMFlag re-reads the OOM flag of a container that died of SIGKILL
+// without us killing it: the daemon records the kernel's OOM event
+// asynchronously and may report the exit first. It gives up after a second.
+func (r *Runner) awaitOOMFlag(ctx context.Context, id string) bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for range 10 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		info, err := r.cli.ContainerInspect(ctx, id)
+		if err != nil || info.State == nil {
+			return false
+		}
+		if info.State.OOMKilled {
+			return true
+		}
+	}
+	return false
 }
 
 // kill sends SIGKILL and waits until the container is no longer running,
