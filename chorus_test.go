@@ -2,6 +2,7 @@ package chorus_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"chorus"
@@ -42,7 +43,7 @@ func TestTaskValidateNamesField(t *testing.T) {
 		if !errors.Is(err, chorus.ErrInvalid) {
 			t.Fatalf("%s: got %v, want ErrInvalid", field, err)
 		}
-		if want := field + ":"; !contains(err.Error(), want) {
+		if want := field + ":"; !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %q does not name the field", field, err)
 		}
 	}
@@ -66,13 +67,4 @@ func TestDetectTaskType(t *testing.T) {
 			t.Errorf("DetectTaskType(%q) = %s, want %s", c.title, got, c.want)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,7 +208,7 @@ func TestExecuteSuccess(t *testing.T) {
 	if r.spec.Command[0] != "/bin/sh" || !strings.Contains(r.spec.Command[3], "echo hi") {
 		t.Fatalf("command = %q", r.spec.Command)
 	}
-	if !contains(r.spec.Env, "TASK_ID="+key) || !contains(r.spec.Env, "AGENT_ID=a") {
+	if !slices.Contains(r.spec.Env, "TASK_ID="+key) || !slices.Contains(r.spec.Env, "AGENT_ID=a") {
 		t.Fatalf("env = %q", r.spec.Env)
 	}
 }
@@ -257,15 +258,6 @@ func TestExtractScript(t *testing.T) {
 			t.Errorf("ExtractScript(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Activities are referenced through nil pointers, as the workflow does.

@@ -103,9 +103,6 @@ func (m *mesh) record(ctx context.Context, typ string, ev networkEvent) {
 	}
 }
 
-// helpRequestBody is the data of a task_help_request.
-type helpRequestBody = activities.HelpRequest
-
 // peersReply is GET /api/v1/peers: this node and the peers it knows.
 type peersReply struct {
 	Self  selfInfo          `json:"self"`
@@ -216,7 +213,7 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 	if m.agent == nil || offer == nil {
 		return
 	}
-	var req helpRequestBody
+	var req activities.HelpRequest
 	if err := json.Unmarshal(e.Data, &req); err != nil || req.Key == "" || req.AgentID == m.agent.ID {
 		return
 	}

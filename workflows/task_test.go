@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,7 +127,7 @@ func TestClaimConflictEndsWithoutExecuting(t *testing.T) {
 	happy(env)
 	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: task})
 	st := result(t, env)
-	if st.Status != workflows.StatusFailed || !contains(st.Error, "already claimed") {
+	if st.Status != workflows.StatusFailed || !strings.Contains(st.Error, "already claimed") {
 		t.Fatalf("status = %+v", st)
 	}
 	env.AssertNotCalled(t, "Execute", mock.Anything, mock.Anything)
@@ -147,7 +148,7 @@ func TestExecutionFailureMarksTaskFailed(t *testing.T) {
 	if st.Status != workflows.StatusFailed || st.Result == nil || st.Result.ExitCode != 3 {
 		t.Fatalf("status = %+v", st)
 	}
-	if failed.Fence != 1 || !contains(failed.Reason, "exit code 3") {
+	if failed.Fence != 1 || !strings.Contains(failed.Reason, "exit code 3") {
 		t.Fatalf("fail input = %+v", failed)
 	}
 	env.AssertNotCalled(t, "Complete", mock.Anything, mock.Anything)
@@ -182,7 +183,7 @@ func TestExecutionGivesUpAfterMaxAttempts(t *testing.T) {
 	happy(env)
 	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: task})
 	st := result(t, env)
-	if st.Status != workflows.StatusFailed || calls != int(workflows.DefaultPolicy.MaxExecutionAttempts) || !contains(st.Error, "unreachable") {
+	if st.Status != workflows.StatusFailed || calls != int(workflows.DefaultPolicy.MaxExecutionAttempts) || !strings.Contains(st.Error, "unreachable") {
 		t.Fatalf("status = %+v after %d calls", st, calls)
 	}
 }
@@ -198,7 +199,7 @@ func TestNoRunnableContentIsNotRetried(t *testing.T) {
 	happy(env)
 	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: task})
 	st := result(t, env)
-	if st.Status != workflows.StatusFailed || calls != 1 || !contains(st.Error, "no runnable content") {
+	if st.Status != workflows.StatusFailed || calls != 1 || !strings.Contains(st.Error, "no runnable content") {
 		t.Fatalf("status = %+v after %d calls", st, calls)
 	}
 }
@@ -256,7 +257,7 @@ func TestStaleFenceOnCompletionMarksFailed(t *testing.T) {
 	happy(env)
 	env.ExecuteWorkflow(workflows.TaskWorkflow, workflows.TaskInput{Task: task})
 	st := result(t, env)
-	if st.Status != workflows.StatusFailed || !contains(st.Error, "complete: stale fencing token") {
+	if st.Status != workflows.StatusFailed || !strings.Contains(st.Error, "complete: stale fencing token") {
 		t.Fatalf("status = %+v", st)
 	}
 }
@@ -304,13 +305,4 @@ func TestStatusQueryWhileWorking(t *testing.T) {
 	if during.Status != workflows.StatusWorking || during.AgentID != "a" {
 		t.Fatalf("status during execution = %+v", during)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
