@@ -1,6 +1,7 @@
 // Package gossip is how agents talk to each other (SPEC section 5). It
-// holds the vocabulary (topic names, the 31 message types and the topic
-// each one lives on, the Envelope every message travels in, and the checks
+// holds the vocabulary (topic names, the 31 message types of the SPEC and
+// the three of BACKBEAT, the topic each one lives on, the typed Body of
+// each (NewBody), the Envelope every message travels in, and the checks
 // that decide whether a received message is accepted) and the network: a
 // Node is a libp2p host (TCP and QUIC, Noise, a connection manager, an
 // identity key persisted in <DataDir>/p2p/identity.key, bootstrap peers,
@@ -9,8 +10,9 @@
 // the module that imports libp2p.
 //
 // Network invariants:
-//   - Every joined topic has a validator that runs Decode, then refuses an
-//     envelope whose from is not the peer that signed it and ignores this
+//   - Every joined topic has a validator that runs Decode and decodes the
+//     data into the type's Body (strictly, then Body.Validate), then
+//     refuses an envelope whose from is not the peer that signed it and ignores this
 //     node's own messages echoed back; each refusal is counted by reason
 //     (Node.Rejections) and no refused message reaches a handler.
 //   - Handlers receive only messages published by other nodes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"chorus/gossip"
 )
@@ -38,6 +39,6 @@ func ExampleNode() {
 		fmt.Println(err)
 		return
 	}
-	err = coord.Publish(ctx, gossip.Envelope{Type: gossip.TypeStatusUpdate, Priority: gossip.PriorityLow})
+	err = coord.PublishBody(ctx, gossip.StatusUpdate{AgentID: "agent-a", Status: "idle", At: time.Now()}, gossip.Envelope{Priority: gossip.PriorityLow})
 	fmt.Println(err, len(reg.Snapshot()))
 }

@@ -119,7 +119,7 @@ func TestDeliveryToEverySubscriber(t *testing.T) {
 
 	// Node 0 does not hear its own message: the first thing it receives
 	// is node 1's, published after its own.
-	if err := topics[1].Publish(ctx, gossip.Envelope{Type: gossip.TypeStatusUpdate}); err != nil {
+	if err := topics[1].PublishBody(ctx, gossip.StatusUpdate{AgentID: "a1", Status: "idle", At: time.Now()}, gossip.Envelope{}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	if r := next(t, ctx, chans[0]); r.from != nodes[1].ID() || r.e.Type != gossip.TypeStatusUpdate {
@@ -185,6 +185,11 @@ func newRogue(t *testing.T, ctx context.Context, target *gossip.Node, topic stri
 	return &rogue{id: h.ID(), topic: tp}
 }
 
+// heartbeat is a valid admin_heartbeat body of a term.
+func heartbeat(term int) map[string]any {
+	return map[string]any{"term": term, "admin": "rogue", "seq": 1, "score": 0.5, "at": time.Now().UTC().Format(time.RFC3339Nano)}
+}
+
 func envelopeJSON(t *testing.T, edits map[string]any) []byte {
 	t.Helper()
 	m := map[string]any{
@@ -221,7 +226,7 @@ func TestValidatorRejectsBadMessages(t *testing.T) {
 	defer tick.Stop()
 probing:
 	for i := 0; ; i++ {
-		probe := envelopeJSON(t, map[string]any{"from": from, "data": map[string]any{"probe": i}})
+		probe := envelopeJSON(t, map[string]any{"from": from, "data": heartbeat(i + 2)})
 		if err := r.topic.Publish(ctx, probe); err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +249,9 @@ probing:
 		{"stale", envelopeJSON(t, map[string]any{"from": from, "timestamp": time.Now().Add(-10 * time.Minute).Format(time.RFC3339)}), gossip.RejectStale},
 		{"over hop", envelopeJSON(t, map[string]any{"from": from, "hop_count": gossip.MaxHops + 1}), gossip.RejectOverHop},
 		{"oversized", envelopeJSON(t, map[string]any{"from": from, "data": map[string]string{"pad": strings.Repeat("x", gossip.MaxMessageBytes)}}), gossip.RejectOversized},
-		{"spoofed from", envelopeJSON(t, map[string]any{"from": node.ID()}), gossip.RejectSpoofed},
+		{"spoofed from", envelopeJSON(t, map[string]any{"from": node.ID(), "data": heartbeat(1)}), gossip.RejectSpoofed},
+		{"body of the wrong shape", envelopeJSON(t, map[string]any{"from": from, "data": map[string]any{"probe": 1}}), gossip.RejectMalformed},
+		{"body failing its checks", envelopeJSON(t, map[string]any{"from": from, "data": heartbeat(0)}), gossip.RejectMalformed},
 	}
 	for _, b := range bad {
 		if err := r.topic.Publish(ctx, b.data); err != nil {
@@ -253,7 +260,7 @@ probing:
 	}
 	// A good message last: once it arrives the bad ones must have been
 	// counted, and none of them may have reached the handler.
-	good := envelopeJSON(t, map[string]any{"from": from, "data": map[string]any{"term": 1}})
+	good := envelopeJSON(t, map[string]any{"from": from, "data": heartbeat(1)})
 	if err := r.topic.Publish(ctx, good); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +269,11 @@ probing:
 		if got.from != from || got.e.From != from || got.e.Type != gossip.TypeAdminHeartbeat {
 			t.Fatalf("handler got %s from %s, want only the rogue's good admin_heartbeats", got.e.Type, got.from)
 		}
-		if string(got.e.Data) == `{"term":1}` {
+		var hb gossip.AdminHeartbeat
+		if err := got.e.DecodeData(&hb); err != nil {
+			t.Fatalf("handler got a body that does not decode: %v", err)
+		}
+		if hb.Term == 1 {
 			break
 		}
 	}
@@ -410,8 +421,8 @@ func TestPublishIsRedacted(t *testing.T) {
 	if err := sender.WaitMesh(ctx, gossip.TopicCoordination, 1); err != nil {
 		t.Fatal(err)
 	}
-	data := json.RawMessage(`{"note":"the password is ` + secret + `"}`)
-	if err := st.Publish(ctx, gossip.Envelope{Type: gossip.TypeMetaDiscussion, Data: data}); err != nil {
+	body := gossip.MetaDiscussion{AgentID: "a", Kind: "note", Text: "the password is " + secret, At: time.Now()}
+	if err := st.PublishBody(ctx, body, gossip.Envelope{}); err != nil {
 		t.Fatal(err)
 	}
 	r := next(t, ctx, ch)

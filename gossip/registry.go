@@ -18,7 +18,12 @@ type CapabilityBroadcast struct {
 	Expertise []string  `json:"expertise,omitempty"`
 	MaxTasks  int       `json:"max_tasks"`
 	Timestamp time.Time `json:"timestamp"`
+	// Capabilities and Specialization are optional detail for selection.
+	Capabilities   []string `json:"capabilities,omitempty"`
+	Specialization string   `json:"specialization,omitempty"`
 }
+
+func (CapabilityBroadcast) MessageType() MessageType { return TypeCapabilityBroadcast }
 
 // Validate reports the first missing or impossible field.
 func (c CapabilityBroadcast) Validate() error {

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -60,6 +61,11 @@ func (n *Node) Join(name string) (*Topic, error) {
 // handlers as ValidatorData, so they never decode again.
 func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	e, err := Decode(m.GetData(), time.Now())
+	if err == nil {
+		// The body too: a handler never sees data that does not decode
+		// into its message type's Body.
+		err = e.DecodeData(NewBody(e.Type))
+	}
 	if err != nil {
 		reason := RejectMalformed
 		if re, ok := errors.AsType[*RejectError](err); ok {
@@ -105,6 +111,9 @@ func (t *Topic) Publish(ctx context.Context, e Envelope) error {
 		e.Data = t.node.redact(e.Data)
 	}
 	b, err := Encode(e)
+	if err == nil {
+		err = e.DecodeData(NewBody(e.Type))
+	}
 	if err != nil {
 		return fmt.Errorf("publish %s on %s: %w", e.Type, t.name, err)
 	}
@@ -112,6 +121,21 @@ func (t *Topic) Publish(ctx context.Context, e Envelope) error {
 		return fmt.Errorf("publish %s on %s: %w", e.Type, t.name, err)
 	}
 	return nil
+}
+
+// PublishBody sends a typed body: the envelope's Type and Data come from
+// b, the other header fields from e (zero for the defaults). The body must
+// pass its own Validate.
+func (t *Topic) PublishBody(ctx context.Context, b Body, e Envelope) error {
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("publish %s on %s: %w", b.MessageType(), t.name, err)
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("publish %s on %s: %w", b.MessageType(), t.name, err)
+	}
+	e.Type, e.Data = b.MessageType(), data
+	return t.Publish(ctx, e)
 }
 
 // PublishRaw sends already encoded bytes on a topic, joining it if needed;

@@ -89,8 +89,16 @@ const (
 	TypeAdminHeartbeat    MessageType = "admin_heartbeat"
 )
 
-// MessageTypes returns all known message types in SPEC order, as a new
-// slice.
+// BACKBEAT messages, on TopicBackbeat (SPEC section 12). They are not among
+// the SPEC's 31 types, which predate the pulse.
+const (
+	TypeBeatFrame   MessageType = "beat_frame"
+	TypeStatusClaim MessageType = "status_claim"
+	TypeBarReport   MessageType = "bar_report"
+)
+
+// MessageTypes returns all known message types, the SPEC's 31 in its order
+// and then the three BACKBEAT types, as a new slice.
 func MessageTypes() []MessageType {
 	return []MessageType{
 		TypeTaskAnnouncement, TypeTaskClaim, TypeTaskProgress, TypeTaskComplete,
@@ -106,6 +114,7 @@ func MessageTypes() []MessageType {
 		TypeContextRelevance,
 		TypeElectionCandidacy, TypeElectionVote, TypeElectionWinner,
 		TypeAdminHeartbeat,
+		TypeBeatFrame, TypeStatusClaim, TypeBarReport,
 	}
 }
 
@@ -130,6 +139,8 @@ func (t MessageType) Topic() string {
 	case TypeElectionCandidacy, TypeElectionVote, TypeElectionWinner,
 		TypeAdminHeartbeat:
 		return TopicElection
+	case TypeBeatFrame, TypeStatusClaim, TypeBarReport:
+		return TopicBackbeat
 	}
 	return ""
 }

@@ -192,16 +192,12 @@ func (m *mesh) PublishHelpRequest(ctx context.Context, req activities.HelpReques
 	if err := m.node.WaitMesh(wctx, gossip.TopicCoordination, 1); err != nil {
 		return fmt.Errorf("no gossip peers to ask: %w", err)
 	}
-	data, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
 	prio := gossip.PriorityMedium
 	if req.Priority >= 8 {
 		prio = gossip.PriorityUrgent
 	}
-	return m.coord.Publish(ctx, gossip.Envelope{Type: gossip.TypeTaskHelpRequest, ToRoles: req.Roles, RequiredExpertise: req.Expertise,
-		Priority: prio, ThreadID: req.Key, Data: data})
+	body := gossip.TaskHelpRequest{TaskKey: req.Key, AgentID: req.AgentID, Roles: req.Roles, Expertise: req.Expertise, Priority: req.Priority}
+	return m.coord.PublishBody(ctx, body, gossip.Envelope{ToRoles: req.Roles, RequiredExpertise: req.Expertise, Priority: prio, ThreadID: req.Key})
 }
 
 // answerHelp offers this agent's help when the request is addressed to its
@@ -213,8 +209,8 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 	if m.agent == nil || offer == nil {
 		return
 	}
-	var req activities.HelpRequest
-	if err := json.Unmarshal(e.Data, &req); err != nil || req.Key == "" || req.AgentID == m.agent.ID {
+	var req gossip.TaskHelpRequest
+	if err := e.DecodeData(&req); err != nil || req.AgentID == m.agent.ID {
 		return
 	}
 	if len(e.ToRoles) > 0 && !slices.Contains(e.ToRoles, m.agent.Role) {
@@ -232,15 +228,14 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 		defer m.wg.Done()
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := (*offer)(sctx, req.Key, o); err != nil {
-			m.logger.Warn("help offer not delivered", "task", req.Key, "error", err)
+		if err := (*offer)(sctx, req.TaskKey, o); err != nil {
+			m.logger.Warn("help offer not delivered", "task", req.TaskKey, "error", err)
 			return
 		}
-		m.logger.Info("offered help", "task", req.Key, "requester", req.AgentID)
-		data, err := json.Marshal(o)
-		if err == nil {
-			_ = m.coord.Publish(sctx, gossip.Envelope{Type: gossip.TypeTaskHelpResponse, ThreadID: req.Key, Data: data})
-		}
+		m.logger.Info("offered help", "task", req.TaskKey, "requester", req.AgentID)
+		resp := gossip.TaskHelpResponse{TaskKey: req.TaskKey, AgentID: o.AgentID, PeerID: o.PeerID, Role: o.Role, Expertise: o.Expertise,
+			CurrentTasks: int(m.running.n.Load()), MaxTasks: m.agent.MaxTasks}
+		_ = m.coord.PublishBody(sctx, resp, gossip.Envelope{ThreadID: req.TaskKey})
 	}()
 }
 

@@ -67,7 +67,12 @@ func startTyped(ctx context.Context, dir string, n int, base time.Time, recv rec
 		}
 		t.topics = append(t.topics, topic)
 		cancel, err := topic.Subscribe(func(e gossip.Envelope, _ string) {
-			recv(i, e.Data, time.Since(base))
+			// A handler reads the typed body, as an agent does; the
+			// bench's own fields travel in its message.
+			var su gossip.StatusUpdate
+			if e.DecodeData(&su) == nil {
+				recv(i, []byte(su.Message), time.Since(base))
+			}
 		})
 		if err != nil {
 			return nil, err
@@ -112,10 +117,12 @@ func (t *typedNet) publish(ctx context.Context, node int, b body) error {
 		return err
 	}
 	data, findings := t.redactor.RedactBytes(raw)
-	e := gossip.Envelope{Type: gossip.TypeStatusUpdate, Priority: gossip.PriorityLow, Data: data}
-	if err := t.topics[node].Publish(ctx, e); err != nil {
+	su := gossip.StatusUpdate{AgentID: "bench-" + strconv.Itoa(node), Status: "bench", Message: string(data), At: time.Now()}
+	e := gossip.Envelope{Priority: gossip.PriorityLow}
+	if err := t.topics[node].PublishBody(ctx, su, e); err != nil {
 		return err
 	}
+	e.Type = su.MessageType()
 	_, err = t.logs[node].Append(ctx, audit.TypeNetworkEvent, map[string]any{
 		"event": "gossip_publish", "topic": benchTopic, "type": string(e.Type),
 		"phase": b.Phase, "seq": b.Seq, "bytes": len(data), "redactions": len(findings),
