@@ -64,7 +64,7 @@ func TestDependenciesPointInward(t *testing.T) {
 
 	for _, imp := range deps(t, "{{.Imports}}", "chorus/workflows") {
 		switch {
-		case imp == "chorus", imp == "chorus/activities":
+		case imp == "chorus", imp == "chorus/activities", imp == "chorus/selection":
 		case strings.HasPrefix(imp, "go.temporal.io/sdk/workflow"), strings.HasPrefix(imp, "go.temporal.io/sdk/temporal"),
 			strings.HasPrefix(imp, "go.temporal.io/api/enums"):
 		case !strings.Contains(imp, "."): // standard library
@@ -72,7 +72,7 @@ func TestDependenciesPointInward(t *testing.T) {
 				t.Errorf("workflows imports %s: workflow code must not do I/O", imp)
 			}
 		default:
-			t.Errorf("workflows imports %s; only the SDK's workflow packages, chorus and chorus/activities are allowed", imp)
+			t.Errorf("workflows imports %s; only the SDK's workflow packages, chorus, chorus/activities and the pure chorus/selection are allowed", imp)
 		}
 	}
 	for _, imp := range deps(t, "{{.Imports}}", "chorus") {

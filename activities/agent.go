@@ -44,6 +44,8 @@ type IdentifyInput struct {
 // Agent answers for the local agent.
 type Agent struct {
 	Info AgentInfo
+	// Announce, when set, publishes the claims Accept takes on.
+	Announce Announcer
 }
 
 // AgentQueue returns the task queue name of an agent.

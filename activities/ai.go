@@ -81,8 +81,7 @@ func (a *AI) ExecuteAI(ctx context.Context, in AIInput) (chorus.Result, error) {
 	if now == nil {
 		now = time.Now
 	}
-	attempt := activity.GetInfo(ctx).Attempt
-	name := fmt.Sprintf("attempt-%d", attempt)
+	name := attemptName(ctx, in.ExecuteInput)
 	key := pathFor(in.Key)
 	ws := filepath.Join(a.DataDir, "work", key, "ai-"+name)
 	base := filepath.Join(a.DataDir, "vcs", key, name)

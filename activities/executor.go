@@ -31,6 +31,19 @@ type ExecuteInput struct {
 	Timeout     time.Duration `json:"timeout"`
 	// AllowHosts is the task's network policy (empty: no network).
 	AllowHosts []string `json:"allow_hosts,omitempty"`
+	// Placement counts the agents the task was placed on; it keeps the
+	// workspaces and logs of a re-placed task apart.
+	Placement int `json:"placement,omitempty"`
+}
+
+// attemptName names an attempt's workspace and log: attempt-N, or
+// p<placement>-attempt-N after the task was placed again.
+func attemptName(ctx context.Context, in ExecuteInput) string {
+	attempt := activity.GetInfo(ctx).Attempt
+	if in.Placement > 1 {
+		return fmt.Sprintf("p%d-attempt-%d", in.Placement, attempt)
+	}
+	return fmt.Sprintf("attempt-%d", attempt)
 }
 
 // Progress is the heartbeat detail of a running execution.
@@ -96,8 +109,8 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 	if script == "" {
 		return chorus.Result{}, classify(fmt.Errorf("%w: the task description holds no ```sh block to run", chorus.ErrNoRunnableContent))
 	}
-	attempt := activity.GetInfo(ctx).Attempt
-	dir := filepath.Join(e.DataDir, "work", pathFor(in.Key), fmt.Sprintf("attempt-%d", attempt))
+	name := attemptName(ctx, in)
+	dir := filepath.Join(e.DataDir, "work", pathFor(in.Key), name)
 	if err := os.RemoveAll(dir); err != nil {
 		return chorus.Result{}, fmt.Errorf("clear workspace: %w", err)
 	}
@@ -112,7 +125,7 @@ func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result,
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return chorus.Result{}, fmt.Errorf("create output dir: %w", err)
 	}
-	logPath := filepath.Join(logDir, fmt.Sprintf("attempt-%d.log", attempt))
+	logPath := filepath.Join(logDir, name+".log")
 
 	spec := e.Limits
 	spec.Command = []string{"/bin/sh", "-e", "-c", script}

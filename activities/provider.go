@@ -33,14 +33,40 @@ type AuditRecord struct {
 	Reason        string `json:"reason,omitempty"`
 }
 
+// ProgressEvent is a task state change for the network: task_progress,
+// and task_complete when the task ends.
+type ProgressEvent struct {
+	Key     string           `json:"key"`
+	AgentID string           `json:"agent_id"`
+	Fence   int64            `json:"fence"`
+	Status  chorus.TaskState `json:"status"`
+	// Result is set for completed tasks; Reason for failed ones.
+	Result *chorus.Result `json:"result,omitempty"`
+	Reason string         `json:"reason,omitempty"`
+}
+
+// ProgressPublisher tells the network about task state changes. It is
+// best effort: the provider is the record, gossip only informs peers.
+type ProgressPublisher interface {
+	PublishProgress(ctx context.Context, ev ProgressEvent)
+}
+
 // Provider exposes a task provider to the workflow.
 type Provider struct {
 	Tasks Tracker
+	// Progress, when set, publishes working, completed and failed.
+	Progress ProgressPublisher
 	// Audit, when set, receives an entry for every state change this node
 	// makes. A failed audit write is logged, not fatal: the provider is
 	// the record of the task's state.
 	Audit  Auditor
 	Logger *slog.Logger
+}
+
+func (p *Provider) progress(ctx context.Context, ev ProgressEvent) {
+	if p.Progress != nil {
+		p.Progress.PublishProgress(ctx, ev)
+	}
 }
 
 func (p *Provider) audit(ctx context.Context, typ string, r AuditRecord) {
@@ -67,6 +93,8 @@ type ClaimOutput struct {
 type FenceInput struct {
 	Key   string `json:"key"`
 	Fence int64  `json:"fence"`
+	// AgentID is the claim's agent, for progress messages.
+	AgentID string `json:"agent_id,omitempty"`
 }
 
 // CompleteInput reports a finished execution.
@@ -81,6 +109,8 @@ type FailInput struct {
 	Key    string `json:"key"`
 	Fence  int64  `json:"fence"`
 	Reason string `json:"reason"`
+	// AgentID is the claim's agent, for progress messages.
+	AgentID string `json:"agent_id,omitempty"`
 }
 
 // CancelInput ends a task on an operator's request.
@@ -130,7 +160,8 @@ func (p *Provider) MarkWorking(ctx context.Context, in FenceInput) error {
 	if err := p.Tasks.Start(ctx, key, in.Fence); err != nil {
 		return classify(err)
 	}
-	p.audit(ctx, AuditTaskProgress, AuditRecord{Key: in.Key, Fence: in.Fence, Status: "working"})
+	p.audit(ctx, AuditTaskProgress, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: "working"})
+	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: chorus.StateWorking})
 	return nil
 }
 
@@ -145,6 +176,8 @@ func (p *Provider) Complete(ctx context.Context, in CompleteInput) error {
 	}
 	p.audit(ctx, AuditTaskCompleted, AuditRecord{Key: in.Key, AgentID: in.Result.AgentID, Fence: in.Fence, Success: in.Result.Success,
 		ExecutionType: in.Result.ExecutionType, DurationMS: in.Result.DurationMS})
+	res := in.Result
+	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.Result.AgentID, Fence: in.Fence, Status: chorus.StateCompleted, Result: &res})
 	return nil
 }
 
@@ -157,7 +190,8 @@ func (p *Provider) Fail(ctx context.Context, in FailInput) error {
 	if err := p.Tasks.Fail(ctx, key, in.Fence, in.Reason); err != nil {
 		return classify(err)
 	}
-	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, Fence: in.Fence, Reason: in.Reason})
+	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Reason: in.Reason})
+	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: chorus.StateFailed, Reason: in.Reason})
 	return nil
 }
 

@@ -52,6 +52,10 @@ type Node struct {
 	mu     sync.Mutex
 	topics map[string]*Topic
 	closed bool
+
+	// roomsMu guards rooms; it is taken before mu, never after.
+	roomsMu sync.Mutex
+	rooms   map[int]*Room
 }
 
 // New starts a node: it loads or creates the identity in cfg.DataDir,
@@ -99,6 +103,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel:    cancel,
 		subBuffer: cfg.SubscriptionBuffer,
 		topics:    make(map[string]*Topic),
+		rooms:     make(map[int]*Room),
 		dhtMode:   cfg.DHTMode,
 	}
 	n.ps, err = pubsub.NewGossipSub(life, h,

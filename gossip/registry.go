@@ -47,6 +47,8 @@ type PeerInfo struct {
 	CurrentTasks int      `json:"current_tasks"`
 	MaxTasks     int      `json:"max_tasks"`
 	Status       string   `json:"status"`
+	// Performance is the agent's success record, 0..1, as it reports it.
+	Performance float64 `json:"performance"`
 	// LastSeen is the registry's clock when the peer was last heard from.
 	LastSeen time.Time `json:"last_seen"`
 }
@@ -95,6 +97,7 @@ func (r *Registry) Observe(e Envelope, from string) error {
 			p.CurrentTasks = a.CurrentTasks
 			p.MaxTasks = a.MaxTasks
 			p.Status = string(a.Status)
+			p.Performance = a.Performance
 		})
 	case TypeCapabilityBroadcast:
 		var c CapabilityBroadcast

@@ -56,6 +56,22 @@ func (n *Node) Join(name string) (*Topic, error) {
 	return t, nil
 }
 
+// Leave ends every subscription of a joined topic and leaves it; leaving
+// a topic not joined does nothing.
+func (n *Node) Leave(name string) error {
+	n.mu.Lock()
+	t, ok := n.topics[name]
+	delete(n.topics, name)
+	n.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := t.close(); err != nil {
+		return fmt.Errorf("leave %s: %w", name, err)
+	}
+	return nil
+}
+
 // validate is the topic validator: it decodes the envelope and checks that
 // its from is the peer that signed it. The decoded Envelope travels to the
 // handlers as ValidatorData, so they never decode again.

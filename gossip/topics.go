@@ -1,6 +1,9 @@
 package gossip
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Topic names (SPEC section 5).
 const (
@@ -23,6 +26,19 @@ const (
 // CHORUS/meta/issue/<n>.
 func IssueRoom(n int) string {
 	return "CHORUS/meta/issue/" + strconv.Itoa(n)
+}
+
+// ParseIssueRoom returns the issue number of an IssueRoom topic name.
+func ParseIssueRoom(topic string) (int, bool) {
+	rest, ok := strings.CutPrefix(topic, "CHORUS/meta/issue/")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return n, true
 }
 
 // RoleTopic returns the topic addressed to one role, CHORUS/roles/<role>/v1.

@@ -69,3 +69,16 @@ func TestTopicNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseIssueRoom(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{{gossip.IssueRoom(42), 42, true}, {"CHORUS/meta/issue/0", 0, false}, {"CHORUS/meta/issue/07", 0, false},
+		{"CHORUS/meta/issue/x", 0, false}, {"hmmm/meta-discussion/v1", 0, false}, {"", 0, false}} {
+		if got, ok := gossip.ParseIssueRoom(tt.in); got != tt.want || ok != tt.ok {
+			t.Errorf("ParseIssueRoom(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"chorus/activities"
 	"chorus/intake"
 	"chorus/provider/board"
+	"chorus/selection"
 	"chorus/workflows"
 )
 
@@ -216,8 +217,14 @@ type statusOutput struct {
 	Error          string                 `json:"error,omitempty"`
 	Progress       *activities.Progress   `json:"progress,omitempty"`
 	Helpers        []activities.HelpOffer `json:"helpers,omitempty"`
-	Result         *chorus.Result         `json:"result,omitempty"`
-	Events         []board.Event          `json:"events,omitempty"`
+	// Placement counts the agents the task was placed on; Scores are the
+	// candidates of the latest selection, best first; Escalated says the
+	// task found no qualified agent for too long and was handed to humans.
+	Placement int                   `json:"placement,omitempty"`
+	Scores    []selection.Breakdown `json:"scores,omitempty"`
+	Escalated bool                  `json:"escalated,omitempty"`
+	Result    *chorus.Result        `json:"result,omitempty"`
+	Events    []board.Event         `json:"events,omitempty"`
 }
 
 func cmdStatus(e *env, args []string) error {
@@ -258,6 +265,13 @@ func cmdStatus(e *env, args []string) error {
 	}
 	for _, h := range out.Helpers {
 		fmt.Fprintf(e.stdout, "helper: %s (%s, %s)\n", h.AgentID, h.Role, strings.Join(h.Expertise, ","))
+	}
+	if out.Escalated {
+		fmt.Fprintln(e.stdout, "escalated: no agent qualified in time; waiting for one (see starter escalations)")
+	}
+	for _, sc := range out.Scores {
+		fmt.Fprintf(e.stdout, "candidate: %-16s score %.2f (role %.1f, expertise %.2f, availability %.2f, performance %.2f)%s\n",
+			sc.AgentID, sc.Score, sc.Role, sc.Expertise, sc.Availability, sc.Performance, map[bool]string{true: "", false: " not qualified"}[sc.Qualified])
 	}
 	for _, ev := range out.Events {
 		fmt.Fprintf(e.stdout, "  %s  %-10s %s %s\n", ev.At.Local().Format("15:04:05"), ev.Kind, ev.Agent, ev.Detail)
@@ -332,6 +346,7 @@ func describe(ctx context.Context, c client.Client, b *board.Client, key chorus.
 		return out, fmt.Errorf("workflow status of %s: %w", key, err)
 	}
 	out.Status, out.AgentID, out.Helpers = st.Status, st.AgentID, st.Helpers
+	out.Placement, out.Scores, out.Escalated = st.Placement, st.Scores, st.Escalated
 	if st.Error != "" {
 		out.Error = st.Error
 	}

@@ -45,13 +45,18 @@ type mesh struct {
 	seen   map[string]bool
 }
 
-// networkEvent is the data of peer_joined and capability_broadcast audit
-// entries.
+// networkEvent is the data of the network and collaboration audit entries
+// (peer_joined, peer_left, capability_broadcast, task_help_*, collaboration,
+// escalation).
 type networkEvent struct {
 	PeerID    string   `json:"peer_id"`
 	AgentID   string   `json:"agent_id,omitempty"`
 	Role      string   `json:"role,omitempty"`
 	Expertise []string `json:"expertise,omitempty"`
+	// Task, Room and Detail describe collaboration events.
+	Task   string `json:"task_key,omitempty"`
+	Room   string `json:"room,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // markSeen notes a peer as present and reports whether it was new.
@@ -76,6 +81,7 @@ func (m *mesh) watchPeers(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		m.leaveIdleRooms()
 		present := map[string]string{}
 		for _, p := range m.registry.Snapshot() {
 			present[p.PeerID] = p.AgentID
@@ -197,7 +203,14 @@ func (m *mesh) PublishHelpRequest(ctx context.Context, req activities.HelpReques
 		prio = gossip.PriorityUrgent
 	}
 	body := gossip.TaskHelpRequest{TaskKey: req.Key, AgentID: req.AgentID, Roles: req.Roles, Expertise: req.Expertise, Priority: req.Priority}
-	return m.coord.PublishBody(ctx, body, gossip.Envelope{ToRoles: req.Roles, RequiredExpertise: req.Expertise, Priority: prio, ThreadID: req.Key})
+	if req.Issue > 0 {
+		body.Room = gossip.IssueRoom(req.Issue)
+	}
+	if err := m.coord.PublishBody(ctx, body, gossip.Envelope{ToRoles: req.Roles, RequiredExpertise: req.Expertise, Priority: prio, ThreadID: req.Key}); err != nil {
+		return err
+	}
+	m.record(ctx, "task_help_requested", networkEvent{PeerID: m.node.ID(), AgentID: req.AgentID, Task: req.Key, Room: body.Room})
+	return nil
 }
 
 // answerHelp offers this agent's help when the request is addressed to its
@@ -228,11 +241,20 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 		defer m.wg.Done()
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		// A helper takes part in the task's room: it joins before offering,
+		// so the room's mesh can form while the offer travels and the
+		// requester's reflection of it reaches this node.
+		if issue, ok := gossip.ParseIssueRoom(req.Room); ok {
+			if _, err := m.node.JoinRoom(issue); err != nil {
+				m.logger.Warn("joining the task's room failed", "room", req.Room, "error", err)
+			}
+		}
 		if err := (*offer)(sctx, req.TaskKey, o); err != nil {
 			m.logger.Warn("help offer not delivered", "task", req.TaskKey, "error", err)
 			return
 		}
 		m.logger.Info("offered help", "task", req.TaskKey, "requester", req.AgentID)
+		m.record(sctx, "task_help_offered", networkEvent{PeerID: m.node.ID(), AgentID: m.agent.ID, Task: req.TaskKey, Room: req.Room})
 		resp := gossip.TaskHelpResponse{TaskKey: req.TaskKey, AgentID: o.AgentID, PeerID: o.PeerID, Role: o.Role, Expertise: o.Expertise,
 			CurrentTasks: int(m.running.n.Load()), MaxTasks: m.agent.MaxTasks}
 		_ = m.coord.PublishBody(sctx, resp, gossip.Envelope{ThreadID: req.TaskKey})
@@ -291,12 +313,21 @@ func (m *mesh) Run(ctx context.Context) error {
 		now := time.Now().UTC()
 		m.publish(ctx, gossip.TypeAvailabilityBroadcast, gossip.AvailabilityBroadcast{
 			NodeID: m.agent.ID, AvailableForWork: cur < m.agent.MaxTasks, CurrentTasks: cur, MaxTasks: m.agent.MaxTasks,
-			LastActivity: m.running.last(now), Status: status, Timestamp: now,
+			LastActivity: m.running.last(now), Status: status, Timestamp: now, Performance: m.running.performance(),
 		})
+		// Every interval, and soon after a run starts or ends, so the
+		// selection step sees current capacity (at most one extra
+		// broadcast per second).
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-m.running.changed:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }
@@ -379,21 +410,52 @@ func splitList(s string) []string {
 	return out
 }
 
-// countingRunner counts the sandbox runs in progress: the agent's current
-// tasks for its availability broadcasts.
+// countingRunner counts the sandbox runs in progress (the agent's current
+// tasks for its availability broadcasts) and their outcomes (its
+// performance record), and signals changed whenever either moves.
 type countingRunner struct {
 	sandbox.Runner
-	n      atomic.Int64
-	lastNS atomic.Int64
+	n         atomic.Int64
+	lastNS    atomic.Int64
+	succeeded atomic.Int64
+	finished  atomic.Int64
+	// changed receives a value (without blocking) when a run starts or ends.
+	changed chan struct{}
 }
 
-func (c *countingRunner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+func newCountingRunner() *countingRunner {
+	return &countingRunner{changed: make(chan struct{}, 1)}
+}
+
+func (c *countingRunner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, err error) {
 	c.n.Add(1)
+	c.notify()
 	defer func() {
 		c.n.Add(-1)
 		c.lastNS.Store(time.Now().UnixNano())
+		if ctx.Err() == nil {
+			c.finished.Add(1)
+			if err == nil && res.ExitCode == 0 {
+				c.succeeded.Add(1)
+			}
+		}
+		c.notify()
 	}()
 	return c.Runner.Run(ctx, spec)
+}
+
+func (c *countingRunner) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// performance is the share of finished runs that succeeded, with one
+// success and one failure assumed beforehand so a new agent starts at 0.5
+// and one run does not swing it to an extreme.
+func (c *countingRunner) performance() float64 {
+	return float64(c.succeeded.Load()+1) / float64(c.finished.Load()+2)
 }
 
 // last is the end of the last run, or now when nothing ran yet.

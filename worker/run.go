@@ -315,7 +315,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	// The gossip mesh: peers, their broadcasts, and ours.
-	running := &countingRunner{}
+	running := newCountingRunner()
 	var meshAgent *activities.AgentInfo
 	if !o.noAgent {
 		meshAgent = &agent
@@ -329,6 +329,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
+	mux.HandleFunc("GET /api/v1/rooms/{issue}", m.serveRoom)
 	// Not in the group: the broadcasts must stop before the node closes.
 	meshDone := make(chan error, 1)
 	go func() { meshDone <- m.Run(gctx) }()
@@ -435,8 +436,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
-		shared.RegisterActivity(&activities.Agent{Info: agent})
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Logger: logger.With("component", "provider")})
+		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: m}
+		shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+		shared.RegisterActivity(&activities.Selector{Peers: m})
+		shared.RegisterActivity(collab)
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Progress: m, Logger: logger.With("component", "provider")})
+		// The control queue: short activities for this agent (accepting a
+		// claim, asking for help, posting to a task's room) that must not
+		// wait behind executions for one of the max_tasks slots.
+		ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{})
+		ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+		ctl.RegisterActivity(collab)
 		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
 		running.Runner = runner
 		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
@@ -448,7 +458,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
 			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
 		own.RegisterActivity(&activities.Mock{})
-		own.RegisterActivity(&activities.Collaborator{Publisher: m})
+		// Histories recorded before the control queue ask for help here.
+		own.RegisterActivity(collab)
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -457,6 +468,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("start agent worker: %w", err)
 		}
 		defer own.Stop()
+		if err := ctl.Start(); err != nil {
+			return fmt.Errorf("start agent control worker: %w", err)
+		}
+		defer ctl.Stop()
 		polling.Store(true)
 	}
 	// Checks are all registered; from here on they run on their intervals.

@@ -42,13 +42,21 @@ func (w *taskRun) collaborate(ctx workflow.Context, agent activities.AgentInfo) 
 	if w.task.Role != "" {
 		roles = []string{w.task.Role}
 	}
+	queue := agent.TaskQueue
+	if w.replaceOnDeath {
+		// The control queue: the execution queue's slots may all be busy.
+		queue = activities.AgentControlQueue(agent.ID)
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              agent.TaskQueue,
+		TaskQueue:              queue,
 		ScheduleToStartTimeout: time.Minute,
 		StartToCloseTimeout:    30 * time.Second,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
 	req := activities.HelpRequest{Key: w.st.Key, AgentID: agent.ID, Roles: roles, Expertise: w.task.Expertise, Priority: w.task.Priority}
+	if w.replaceOnDeath {
+		req.Issue = w.task.Number
+	}
 	if err := workflow.ExecuteActivity(actx, collabActs.RequestHelp, req).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("help request failed; going on alone", "key", w.st.Key, "error", err)
 		return
@@ -61,6 +69,16 @@ func (w *taskRun) collaborate(ctx workflow.Context, agent activities.AgentInfo) 
 	defer cancelTimer()
 	timer := workflow.NewTimer(tctx, window)
 	offers := workflow.GetSignalChannel(ctx, SignalHelpOffer)
+	// Each accepted offer is reflected into the task's HMMM room while the
+	// window runs; the window waits for the reflections before it closes.
+	var reflections []workflow.Future
+	defer func() {
+		for _, f := range reflections {
+			if err := f.Get(ctx, nil); err != nil && ctx.Err() == nil {
+				workflow.GetLogger(ctx).Warn("reflecting a help offer into the room failed", "key", w.st.Key, "error", err)
+			}
+		}
+	}()
 	for done := false; !done; {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(offers, func(c workflow.ReceiveChannel, _ bool) {
@@ -70,6 +88,10 @@ func (w *taskRun) collaborate(ctx workflow.Context, agent activities.AgentInfo) 
 				return
 			}
 			w.st.Helpers = append(w.st.Helpers, o)
+			if w.replaceOnDeath {
+				reflections = append(reflections, workflow.ExecuteActivity(actx, collabActs.ReflectOffer,
+					activities.ReflectInput{Key: w.st.Key, Issue: w.task.Number, AgentID: agent.ID, Offer: o}))
+			}
 		})
 		sel.AddFuture(timer, func(workflow.Future) { done = true })
 		sel.Select(ctx)

@@ -26,12 +26,17 @@ func TestHighPriorityAsksForHelpAndCollectsOffers(t *testing.T) {
 	env := collabEnv(t)
 	agent := agentA
 	agent.HelpWindow = time.Minute
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agent, nil)
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agent, nil)
 	var req activities.HelpRequest
 	env.OnActivity(collabActs.RequestHelp, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.HelpRequest) error {
 		req = r
 		return nil
 	}).Once()
+	var reflected []activities.ReflectInput
+	env.OnActivity(collabActs.ReflectOffer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReflectInput) error {
+		reflected = append(reflected, in)
+		return nil
+	})
 	happy(env)
 	offer := func(id string) func() {
 		return func() {
@@ -50,8 +55,14 @@ func TestHighPriorityAsksForHelpAndCollectsOffers(t *testing.T) {
 	if st.Status != workflows.StatusCompleted || len(st.Helpers) != 2 || st.Helpers[0].AgentID != "b" || st.Helpers[1].AgentID != "c" {
 		t.Fatalf("status = %+v", st)
 	}
-	if req.Key != key || req.AgentID != "a" || req.Priority != 9 || len(req.Roles) != 1 || req.Roles[0] != "developer" || req.Expertise[0] != "go" {
+	if req.Key != key || req.AgentID != "a" || req.Priority != 9 || len(req.Roles) != 1 || req.Roles[0] != "developer" || req.Expertise[0] != "go" || req.Issue != 7 {
 		t.Fatalf("help request = %+v", req)
+	}
+	// Each accepted offer is reflected into the task's room (issue 7),
+	// once, by the claiming agent.
+	if len(reflected) != 2 || reflected[0].Offer.AgentID != "b" || reflected[1].Offer.AgentID != "c" ||
+		reflected[0].Issue != 7 || reflected[0].AgentID != "a" || reflected[0].Key != key {
+		t.Fatalf("reflected = %+v", reflected)
 	}
 }
 
@@ -59,7 +70,7 @@ func TestMissingExpertiseAsksForHelp(t *testing.T) {
 	env := collabEnv(t)
 	agent := agentA
 	agent.HelpWindow = time.Second
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agent, nil)
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agent, nil)
 	env.OnActivity(collabActs.RequestHelp, mock.Anything, mock.Anything).Return(nil).Once()
 	happy(env)
 	needs := task
@@ -75,7 +86,7 @@ func TestNoHelpNeededNoRequest(t *testing.T) {
 	env := collabEnv(t)
 	agent := agentA
 	agent.Expertise = []string{"go"}
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agent, nil)
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agent, nil)
 	happy(env)
 	routine := task
 	routine.Priority, routine.Expertise = 5, []string{"go"}
@@ -86,7 +97,7 @@ func TestNoHelpNeededNoRequest(t *testing.T) {
 
 func TestFailedHelpRequestGoesOnAlone(t *testing.T) {
 	env := collabEnv(t)
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agentA, nil)
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agentA, nil)
 	env.OnActivity(collabActs.RequestHelp, mock.Anything, mock.Anything).Return(errors.New("no mesh peers"))
 	happy(env)
 	urgent := task

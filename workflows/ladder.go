@@ -47,7 +47,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 	for _, model := range modelOrder(agent.Models, w.task.Model) {
 		rung := "ai:" + model
 		var res chorus.Result
-		actx := workflow.WithActivityOptions(ctx, aiOptions(agent))
+		actx := workflow.WithActivityOptions(ctx, w.rungOptions(aiOptions(agent)))
 		err := workflow.ExecuteActivity(actx, aiActs.ExecuteAI, activities.AIInput{ExecuteInput: in, Model: model}).Get(ctx, &res)
 		switch {
 		case err == nil && res.Success:
@@ -55,7 +55,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 			return done(res)
 		case err == nil:
 			stepDown(rung, chorus.RungFailed, res.Message)
-		case stopLadder(err):
+		case w.stopLadder(err):
 			return chorus.Result{}, err
 		default:
 			stepDown(rung, chorus.RungSkipped, errorMessage(err))
@@ -63,7 +63,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 	}
 
 	var res chorus.Result
-	ectx := workflow.WithActivityOptions(ctx, executeOptions(w.policy, agent))
+	ectx := workflow.WithActivityOptions(ctx, w.rungOptions(executeOptions(w.policy, agent)))
 	err := workflow.ExecuteActivity(ectx, executorActs.Execute, in).Get(ctx, &res)
 	switch {
 	case err == nil:
@@ -73,7 +73,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 		}
 		record(chorus.ExecScripted, outcome, reasonOf(res))
 		return done(res)
-	case stopLadder(err):
+	case w.stopLadder(err):
 		return chorus.Result{}, err
 	case agent.MockEnabled:
 		stepDown(chorus.ExecScripted, chorus.RungSkipped, errorMessage(err))
@@ -82,7 +82,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 	}
 
 	if agent.MockEnabled {
-		mctx := workflow.WithActivityOptions(ctx, mockOptions(agent))
+		mctx := workflow.WithActivityOptions(ctx, w.rungOptions(mockOptions(agent)))
 		err := workflow.ExecuteActivity(mctx, mockActs.ExecuteMock, activities.MockInput{ExecuteInput: in, Succeed: agent.MockSucceeds}).Get(ctx, &res)
 		switch {
 		case err == nil:
@@ -92,7 +92,7 @@ func (w *taskRun) ladder(ctx workflow.Context, agent activities.AgentInfo, in ac
 			}
 			record(chorus.ExecMock, outcome, "simulated execution, no real work")
 			return done(res)
-		case stopLadder(err):
+		case w.stopLadder(err):
 			return chorus.Result{}, err
 		default:
 			record(chorus.ExecMock, chorus.RungSkipped, errorMessage(err))
@@ -115,9 +115,11 @@ func reasonOf(res chorus.Result) string {
 	return res.Message
 }
 
-// stopLadder reports errors that end the ladder instead of moving it down.
-func stopLadder(err error) bool {
-	if temporal.IsCanceledError(err) {
+// stopLadder reports errors that end the ladder instead of moving it down:
+// cancellation, and an agent that is gone (on the selection path a
+// heartbeat timeout too: the next rung would wait for the same dead agent).
+func (w *taskRun) stopLadder(err error) bool {
+	if temporal.IsCanceledError(err) || (w.replaceOnDeath && agentLost(err)) {
 		return true
 	}
 	var te *temporal.TimeoutError

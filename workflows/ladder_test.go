@@ -25,7 +25,7 @@ func ladderEnv(t *testing.T, agent activities.AgentInfo) *testsuite.TestWorkflow
 	env := newEnv(t)
 	env.RegisterActivity(&activities.AI{})
 	env.RegisterActivity(&activities.Mock{})
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agent, nil)
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agent, nil)
 	return env
 }
 

@@ -16,7 +16,10 @@ const (
 
 // Task statuses reported by the workflow.
 const (
-	StatusPending   = "pending"
+	StatusPending = "pending"
+	// StatusWaiting: no agent qualifies yet; the workflow re-selects on a
+	// durable timer.
+	StatusWaiting   = "waiting"
 	StatusClaimed   = "claimed"
 	StatusWorking   = "working"
 	StatusCompleted = "completed"

@@ -20,10 +20,12 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	// For each workflow version (v0: scripted only, v1: fallback ladder,
-	// current: local provider steps): completed, failed script, cancelled,
-	// killed and retried, and for v1 on the two ladder runs.
-	if len(files) < 16 {
-		t.Fatalf("found %d recorded histories in testdata, want at least 16", len(files))
+	// v2: local provider steps and collaboration, current: selection by
+	// score, re-placement and HMMM rooms): completed, failed script,
+	// cancelled, killed and retried, and from v1 on the two ladder runs;
+	// collaboration from v2 on, and the dead agent replaced by another.
+	if len(files) < 24 {
+		t.Fatalf("found %d recorded histories in testdata, want at least 24", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

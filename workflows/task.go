@@ -11,6 +11,7 @@ import (
 
 	"chorus"
 	"chorus/activities"
+	"chorus/selection"
 )
 
 // TaskInput starts a task workflow.
@@ -29,9 +30,14 @@ type TaskStatus struct {
 	Result    *chorus.Result `json:"result,omitempty"`
 	Error     string         `json:"error,omitempty"`
 	// Helpers are the peers that offered help in the collaboration step.
-	Helpers   []activities.HelpOffer `json:"helpers,omitempty"`
-	ClaimedAt time.Time              `json:"claimed_at,omitzero"`
-	UpdatedAt time.Time              `json:"updated_at"`
+	Helpers []activities.HelpOffer `json:"helpers,omitempty"`
+	// Scores are the candidates of the latest selection, best first.
+	Scores []selection.Breakdown `json:"scores,omitempty"`
+	// Escalated is set once no agent qualified within the policy's bound
+	// and the task was handed to humans (it keeps waiting).
+	Escalated bool      `json:"escalated,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Activities are referenced through nil pointers; the worker registers the
@@ -43,6 +49,7 @@ var (
 	aiActs       *activities.AI
 	mockActs     *activities.Mock
 	collabActs   *activities.Collaborator
+	selectorActs *activities.Selector
 )
 
 // versionLocalSteps gates running Identify, Claim and MarkWorking as local
@@ -71,6 +78,10 @@ type taskRun struct {
 	policy Policy
 	task   chorus.Task
 	st     TaskStatus
+	// replaceOnDeath is set on the selection path: a lost agent ends a
+	// rung (no server retry on the same queue) and the task is placed
+	// again; offers are reflected into the task's room.
+	replaceOnDeath bool
 }
 
 func (w *taskRun) set(ctx workflow.Context, status string) {
@@ -89,6 +100,9 @@ func (w *taskRun) run(ctx workflow.Context) error {
 	// takes the task, which saves the server a round trip and a handful of
 	// history events each. Runs recorded before keep regular activities.
 	local := workflow.GetVersion(ctx, versionLocalSteps, workflow.DefaultVersion, 1) == 1
+	if workflow.GetVersion(ctx, versionSelection, workflow.DefaultVersion, 1) == 1 {
+		return w.runSelected(ctx)
+	}
 	step := func(opts workflow.ActivityOptions, act any, in any) workflow.Future {
 		if local {
 			lctx := workflow.WithLocalActivityOptions(ctx, localOptions(opts))
@@ -175,21 +189,7 @@ func (w *taskRun) run(ctx workflow.Context) error {
 		return w.fail(ctx, "execute: "+errorMessage(err), nil)
 	}
 
-	if !res.Success {
-		return w.fail(ctx, res.Message, &res)
-	}
-	cctx := workflow.WithActivityOptions(ctx, completeOptions(w.policy))
-	if err := workflow.ExecuteActivity(cctx, providerActs.Complete, activities.CompleteInput{Key: key, Fence: w.st.Fence, Result: res}).Get(ctx, nil); err != nil {
-		if temporal.IsCanceledError(err) {
-			return err
-		}
-		// Never silently done: a completion that is not acknowledged marks
-		// the task failed with the error.
-		return w.fail(ctx, "complete: "+errorMessage(err), &res)
-	}
-	w.st.Result = &res
-	w.set(ctx, StatusCompleted)
-	return nil
+	return w.complete(ctx, res)
 }
 
 // fail records the failure on the provider (best effort: a stale fence
@@ -198,7 +198,7 @@ func (w *taskRun) fail(ctx workflow.Context, reason string, res *chorus.Result) 
 	w.st.Error = reason
 	w.st.Result = res
 	pctx := workflow.WithActivityOptions(ctx, providerOptions())
-	if err := workflow.ExecuteActivity(pctx, providerActs.Fail, activities.FailInput{Key: w.st.Key, Fence: w.st.Fence, Reason: reason}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(pctx, providerActs.Fail, activities.FailInput{Key: w.st.Key, Fence: w.st.Fence, Reason: reason, AgentID: w.st.AgentID}).Get(ctx, nil); err != nil {
 		if temporal.IsCanceledError(err) {
 			return err
 		}

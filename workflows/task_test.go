@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"chorus"
 	"chorus/activities"
+	"chorus/selection"
 	"chorus/workflows"
 )
 
@@ -24,6 +26,7 @@ var (
 	agentActs *activities.Agent
 	prov      *activities.Provider
 	exe       *activities.Executor
+	selector  *activities.Selector
 )
 
 var task = chorus.Task{Provider: "board", Repository: "demo", Number: 7, Title: "t", Description: "```sh\necho hi\n```"}
@@ -40,13 +43,21 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivity(&activities.Agent{})
 	env.RegisterActivity(&activities.Provider{})
 	env.RegisterActivity(&activities.Executor{})
+	env.RegisterActivity(&activities.Selector{})
+	env.RegisterActivity(&activities.Collaborator{})
 	return env
+}
+
+// chose is a selection of one agent.
+func chose(id string) activities.SelectOutput {
+	return activities.SelectOutput{Found: true, AgentID: id, Score: 0.95, Scores: []selection.Breakdown{{AgentID: id, Score: 0.95, Qualified: true}}}
 }
 
 // happy mocks every step to succeed; tests override single steps first
 // (the first matching mock wins).
 func happy(env *testsuite.TestWorkflowEnvironment) {
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agentA, nil).Maybe()
+	env.OnActivity(selector.Select, mock.Anything, mock.Anything).Return(chose("a"), nil).Maybe()
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.Anything).Return(agentA, nil).Maybe()
 	env.OnActivity(prov.Claim, mock.Anything, mock.Anything).Return(activities.ClaimOutput{Fence: 1}, nil).Maybe()
 	env.OnActivity(prov.MarkWorking, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.OnActivity(exe.Execute, mock.Anything, mock.Anything).Return(chorus.Result{Success: true, ExecutionType: chorus.ExecScripted, Message: "ok"}, nil).Maybe()
@@ -108,9 +119,12 @@ func TestExecuteGoesToAgentQueue(t *testing.T) {
 	if queues["Execute"] != agentA.TaskQueue {
 		t.Fatalf("Execute ran on %q, want %q", queues["Execute"], agentA.TaskQueue)
 	}
-	// The short provider steps run as local activities in the workflow's
-	// worker; the execution never does.
-	for _, name := range []string{"Identify", "Claim", "MarkWorking"} {
+	if queues["Accept"] != activities.AgentControlQueue("a") {
+		t.Fatalf("Accept ran on %q, want the agent's control queue", queues["Accept"])
+	}
+	// Selection and the short provider steps run as local activities in
+	// the workflow's worker; the execution never does.
+	for _, name := range []string{"Select", "Claim", "MarkWorking"} {
 		if !local[name] {
 			t.Errorf("%s is not a local activity", name)
 		}
@@ -208,8 +222,10 @@ func TestAgentThatNeverStartsIsReplaced(t *testing.T) {
 	env := newEnv(t)
 	agentB := agentA
 	agentB.ID, agentB.TaskQueue = "b", activities.AgentQueue("b")
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agentA, nil).Once()
-	env.OnActivity(agentActs.Identify, mock.Anything, mock.Anything).Return(agentB, nil).Once()
+	env.OnActivity(selector.Select, mock.Anything, mock.Anything).Return(chose("a"), nil).Once()
+	env.OnActivity(selector.Select, mock.Anything, mock.MatchedBy(func(in activities.SelectInput) bool { return slices.Equal(in.Exclude, []string{"a"}) })).
+		Return(chose("b"), nil).Once()
+	env.OnActivity(agentActs.Accept, mock.Anything, mock.MatchedBy(func(in activities.AcceptInput) bool { return in.AgentID == "b" })).Return(agentB, nil).Once()
 	env.OnActivity(prov.Claim, mock.Anything, activities.ClaimInput{Key: key, AgentID: "a"}).Return(activities.ClaimOutput{Fence: 1}, nil).Once()
 	env.OnActivity(prov.Claim, mock.Anything, activities.ClaimInput{Key: key, AgentID: "b"}).Return(activities.ClaimOutput{Fence: 2}, nil).Once()
 	env.OnActivity(exe.Execute, mock.Anything, mock.MatchedBy(func(in activities.ExecuteInput) bool { return in.AgentID == "a" })).

@@ -432,6 +432,27 @@ func TestPeersAnswerHelpRequests(t *testing.T) {
 	}
 	c.recordHistory(ctx, s.WorkflowID, "collaboration")
 
+	// The claimer seeded the task's HMMM room at claim time and reflected
+	// the offer into it; the helper joined the room when it offered and
+	// heard the reflection.
+	issue := issueOf(t, s.TaskKey)
+	mine := roomMessages(t, nodes[st.AgentID].opsURL, issue)
+	if len(mine) < 2 || mine[0].Message.Kind != "seed" || !mine[0].Own || mine[1].Message.Kind != "offer" || !strings.Contains(mine[1].Message.Text, other) {
+		t.Fatalf("claimer's room = %+v, want the seed then the offer of %s", mine, other)
+	}
+	for {
+		theirs := roomMessages(t, nodes[other].opsURL, issue)
+		if slices.ContainsFunc(theirs, func(m roomMessage) bool {
+			return m.Message.Kind == "offer" && !m.Own && m.Message.AgentID == st.AgentID && strings.Contains(m.Message.Text, other)
+		}) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("helper's room = %+v, want the claimer's reflection of its offer", theirs)
+		}
+		waitTick()
+	}
+
 	// Each agent's audit log holds the other's arrival and capabilities.
 	for id, dir := range dirs {
 		out, errOut, code := c.starterCmd(ctx, "audit", "query", "--data-dir", dir, "--json")

@@ -238,7 +238,13 @@ type statusOutput struct {
 	WorkflowStatus string `json:"workflow_status"`
 	AgentID        string `json:"agent_id"`
 	Assignee       string `json:"assignee"`
-	Events         []struct {
+	Fence          int64  `json:"fence"`
+	Placement      int    `json:"placement"`
+	Scores         []struct {
+		AgentID string  `json:"agent_id"`
+		Score   float64 `json:"score"`
+	} `json:"scores"`
+	Events []struct {
 		Kind string `json:"kind"`
 	} `json:"events"`
 }
