@@ -153,7 +153,7 @@ func match(keywords, words []string) (kw, word string, ok bool) {
 
 // side is what one task shows of one rule.
 type side struct {
-	task, dependsOn bool
+	task, dependsOn   bool
 	taskWord, depWord string
 }
 
