@@ -73,6 +73,12 @@
 //     participant that hears a proposal again repeats its answer. A
 //     message for a session the owner has closed makes it repeat the
 //     outcome.
+//  6. A session message signed by a peer other than the one the Roster
+//     knows for its agent, and an outcome (coordination_complete,
+//     escalation_trigger) of a mirrored session not sent by the peer that
+//     sent its request, are ignored. Agents the Roster does not know, and
+//     escalations of sessions never heard of, cannot be checked and are
+//     taken as they come.
 //
 // Not done here: a resolved plan is advice recorded in the sessions, the
 // audit log and the store; the task workflows do not wait on it.

@@ -37,6 +37,9 @@ type TaskLister interface {
 type Agent struct {
 	ID   string
 	Role string
+	// PeerID is the gossip peer the agent speaks from, when known; session
+	// messages signed by another peer in its name are refused.
+	PeerID string
 }
 
 // Roster lists the other agents this node knows (from their gossip
@@ -153,6 +156,9 @@ type Driver struct {
 	answers map[string]map[string]gossip.MetaDiscussion
 	// pairs maps the task set of every session in the table to its id.
 	pairs map[string]string
+	// ownerPeer is the peer that sent each mirrored session's request;
+	// only it may close the session.
+	ownerPeer map[string]string
 }
 
 // owned is what the owner keeps beyond the table.
@@ -174,7 +180,8 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("coordination config: %w", err)
 	}
 	d := &Driver{cfg: cfg, log: cfg.Logger, now: cfg.Now, detector: cfg.Detector, planner: cfg.Planner,
-		owned: map[string]*owned{}, answers: map[string]map[string]gossip.MetaDiscussion{}, pairs: map[string]string{}}
+		owned: map[string]*owned{}, answers: map[string]map[string]gossip.MetaDiscussion{}, pairs: map[string]string{},
+		ownerPeer: map[string]string{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -414,21 +421,21 @@ func (d *Driver) handle(ctx context.Context, e gossip.Envelope, from string) {
 	case gossip.TypeCoordinationRequest:
 		var b gossip.CoordinationRequest
 		if e.DecodeData(&b) == nil {
-			d.onRequest(b)
+			d.onRequest(b, from)
 		}
 	case gossip.TypeMetaDiscussion:
 		var b gossip.MetaDiscussion
-		if e.ThreadID != "" && e.DecodeData(&b) == nil {
+		if e.ThreadID != "" && e.DecodeData(&b) == nil && d.speaksFor(from, b.AgentID) {
 			d.onMessage(ctx, e.ThreadID, b)
 		}
 	case gossip.TypeCoordinationComplete:
 		var b gossip.CoordinationComplete
-		if e.DecodeData(&b) == nil {
+		if e.DecodeData(&b) == nil && d.fromOwner(b.SessionID, from) {
 			d.onComplete(b)
 		}
 	case gossip.TypeEscalationTrigger:
 		var b gossip.EscalationTrigger
-		if e.DecodeData(&b) == nil {
+		if e.DecodeData(&b) == nil && d.fromOwner(b.SessionID, from) {
 			d.onTrigger(b, from)
 		}
 	case gossip.TypeDependencyAlert:
@@ -439,8 +446,36 @@ func (d *Driver) handle(ctx context.Context, e gossip.Envelope, from string) {
 	}
 }
 
+// speaksFor reports whether peer may speak for agent: always, unless the
+// Roster knows the agent on another peer.
+func (d *Driver) speaksFor(peer, agent string) bool {
+	if d.cfg.Roster == nil {
+		return true
+	}
+	for _, a := range d.cfg.Roster.Agents() {
+		if a.ID == agent && a.PeerID != "" && a.PeerID != peer {
+			d.log.Info("coordination message refused: sent in another agent's name", "agent", agent, "peer", peer, "agent_peer", a.PeerID)
+			return false
+		}
+	}
+	return true
+}
+
+// fromOwner reports whether peer may close session id: the peer that sent
+// its request, when this node mirrors it; anyone otherwise.
+func (d *Driver) fromOwner(id, peer string) bool {
+	d.mu.Lock()
+	owner, ok := d.ownerPeer[id]
+	d.mu.Unlock()
+	if ok && owner != peer {
+		d.log.Info("coordination outcome refused: not from the session owner", "session", id, "peer", peer)
+		return false
+	}
+	return true
+}
+
 // onRequest mirrors a session another node opened.
-func (d *Driver) onRequest(b gossip.CoordinationRequest) {
+func (d *Driver) onRequest(b gossip.CoordinationRequest, from string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.table.Get(b.SessionID); ok {
@@ -452,6 +487,7 @@ func (d *Driver) onRequest(b gossip.CoordinationRequest) {
 		return
 	}
 	d.pairs[pairKey(b.TaskKeys)] = b.SessionID
+	d.ownerPeer[b.SessionID] = from
 }
 
 // sessionKind maps a meta_discussion kind to a session message kind;
@@ -756,6 +792,7 @@ func (d *Driver) cleanup(ctx context.Context) {
 	for _, id := range removed {
 		delete(d.owned, id)
 		delete(d.answers, id)
+		delete(d.ownerPeer, id)
 	}
 	for pk, id := range d.pairs {
 		if slices.Contains(removed, id) {

@@ -526,3 +526,93 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// localTopic hands the driver's subscription handler to the test, which
+// plays the network; published bodies are kept.
+type localTopic struct {
+	handler chan func(gossip.Envelope, string)
+	mu      sync.Mutex
+	sent    []gossip.Body
+}
+
+func (l *localTopic) PublishBody(_ context.Context, b gossip.Body, _ gossip.Envelope) error {
+	l.mu.Lock()
+	l.sent = append(l.sent, b)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *localTopic) Subscribe(h func(gossip.Envelope, string)) (func(), error) {
+	l.handler <- h
+	return func() {}, nil
+}
+
+func envelope(t *testing.T, b gossip.Body, thread string) gossip.Envelope {
+	t.Helper()
+	data, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gossip.Envelope{Type: b.MessageType(), ThreadID: thread, Data: data}
+}
+
+func runLocal(t *testing.T, id string, admin bool, r roster) (*coordination.Driver, *coordination.Store, func(gossip.Envelope, string)) {
+	t.Helper()
+	store, _ := coordination.OpenStore(t.TempDir())
+	tp := &localTopic{handler: make(chan func(gossip.Envelope, string), 1)}
+	cfg := coordination.DefaultConfig()
+	cfg.AgentID, cfg.Topic, cfg.Tasks, cfg.Store, cfg.Roster = id, tp, &board{tasks: twoRepos()}, store, r
+	cfg.IsAdmin = func() bool { return admin }
+	d, err := coordination.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d, store, <-tp.handler
+}
+
+// TestMessagesInAnotherNameAreRefused: an agreement signed by a peer that
+// is not the agent's, and an outcome not sent by the session's owner, are
+// ignored.
+func TestMessagesInAnotherNameAreRefused(t *testing.T) {
+	admin, _, deliver := runLocal(t, "admin", true, roster{{ID: "bob", Role: "backend", PeerID: "peer-bob"}})
+	var s coordination.Session
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	eventually(t, ctx, "the scan at start", func() bool {
+		for _, s = range admin.Sessions() {
+		}
+		return len(s.Messages) == 1
+	})
+	if !reflect.DeepEqual(s.Participants, []string{"admin", "bob"}) {
+		t.Fatalf("the scan at start opened %+v", admin.Sessions())
+	}
+	agree := gossip.MetaDiscussion{TaskKey: apiKey, AgentID: "bob", Kind: "agreement", Text: "yes", At: t0, MessageID: "m1"}
+	deliver(envelope(t, agree, s.ID), "peer-mallory")
+	if got, _ := admin.Session(s.ID); got.State != coordination.StateOpen || len(got.Messages) != 1 {
+		t.Fatalf("a forged agreement counted: %+v", got)
+	}
+	deliver(envelope(t, agree, s.ID), "peer-bob")
+	if got, _ := admin.Session(s.ID); got.State != coordination.StateResolved {
+		t.Fatalf("bob's own agreement did not resolve: %+v", got)
+	}
+
+	bob, store, deliverBob := runLocal(t, "bob", false, nil)
+	req := gossip.CoordinationRequest{SessionID: "s1", Kind: "dependency", TaskKeys: []string{apiKey, webKey}, Participants: []string{"admin", "bob"},
+		At: t0, Owner: "admin"}
+	deliverBob(envelope(t, req, "s1"), "peer-admin")
+	done := gossip.CoordinationComplete{SessionID: "s1", Outcome: "resolved", At: t0, TaskKeys: req.TaskKeys}
+	trigger := gossip.EscalationTrigger{SessionID: "s1", Reason: "forged", RequiresHuman: true, At: t0}
+	deliverBob(envelope(t, done, "s1"), "peer-mallory")
+	deliverBob(envelope(t, trigger, "s1"), "peer-mallory")
+	if got, _ := bob.Session("s1"); got.State != coordination.StateOpen || len(store.Records()) != 0 || len(store.Escalations()) != 0 {
+		t.Fatalf("an outcome from another peer was taken: %+v %+v %+v", got, store.Records(), store.Escalations())
+	}
+	deliverBob(envelope(t, done, "s1"), "peer-admin")
+	if got, _ := bob.Session("s1"); got.State != coordination.StateResolved || len(store.Records()) != 1 {
+		t.Fatalf("the owner's outcome was not taken: %+v", got)
+	}
+}

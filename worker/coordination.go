@@ -126,7 +126,7 @@ func (r registryRoster) Agents() []coordination.Agent {
 	var out []coordination.Agent
 	for _, p := range r.r.Snapshot() {
 		if p.AgentID != "" {
-			out = append(out, coordination.Agent{ID: p.AgentID, Role: p.Role})
+			out = append(out, coordination.Agent{ID: p.AgentID, Role: p.Role, PeerID: p.PeerID})
 		}
 	}
 	return out
