@@ -21,6 +21,8 @@ type File struct {
 	Execution Execution `yaml:"execution"`
 	// Redaction adds SHHH rules to the built-in ones.
 	Redaction Redaction `yaml:"redaction"`
+	// Coordination tunes meta-coordination between dependent tasks.
+	Coordination Coordination `yaml:"coordination"`
 }
 
 // Redaction configures secret redaction (SPEC section 9).
@@ -315,6 +317,7 @@ func (f File) problems() []*FieldError {
 			bad(p+"path", "must be an absolute directory path, got %q", r.Path)
 		}
 	}
+	f.Coordination.problems(bad)
 	return ps
 }
 
@@ -331,3 +334,84 @@ func (a Agent) ToAgent() chorus.Agent {
 }
 
 var repoName = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$`)
+
+// Coordination configures meta-coordination (SPEC section 7). Zero values
+// keep the SPEC's defaults: scan every 30s, at most 5 participants, 30m and
+// 10 messages before a session goes to humans, cleanup every 10m.
+type Coordination struct {
+	// Rules are dependency rules added to the built-in api_contract,
+	// database_schema, configuration and security rules.
+	Rules           []DependencyRule `yaml:"rules"`
+	ScanInterval    Duration         `yaml:"scan_interval"`
+	MaxParticipants int              `yaml:"max_participants"`
+	SessionTimeout  Duration         `yaml:"session_timeout"`
+	MaxMessages     int              `yaml:"max_messages"`
+	CleanupInterval Duration         `yaml:"cleanup_interval"`
+}
+
+// DependencyRule is a custom dependency rule: a task whose title or
+// description has one of Task's keywords depends on a task of another
+// repository that has one of DependsOn's (Task's when empty). A keyword is
+// lower-case letters and digits, matched as a whole word, or as a prefix
+// when it ends in "*".
+type DependencyRule struct {
+	Name      string   `yaml:"name"`
+	Task      []string `yaml:"task"`
+	DependsOn []string `yaml:"depends_on"`
+	// Confidence is 0..1; 0 means 0.8.
+	Confidence float64 `yaml:"confidence"`
+}
+
+var (
+	ruleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	keywordPattern  = regexp.MustCompile(`^[\p{Ll}\p{Nd}]+\*?$`)
+	builtinRules    = []string{"api_contract", "database_schema", "configuration", "security"}
+)
+
+func (c Coordination) problems(bad func(path, format string, args ...any)) {
+	names := map[string]int{}
+	for i, r := range c.Rules {
+		p := fmt.Sprintf("coordination.rules[%d].", i)
+		first, dup := names[r.Name]
+		switch {
+		case !ruleNamePattern.MatchString(r.Name):
+			bad(p+"name", "must be lower-case letters, digits, _ . or -, got %q", r.Name)
+		case slices.Contains(builtinRules, r.Name):
+			bad(p+"name", "%q is a built-in rule", r.Name)
+		case dup:
+			bad(p+"name", "duplicate rule %q (also coordination.rules[%d])", r.Name, first)
+		default:
+			names[r.Name] = i
+		}
+		if len(r.Task) == 0 {
+			bad(p+"task", "at least one keyword is needed")
+		}
+		for _, side := range []struct {
+			field string
+			words []string
+		}{{"task", r.Task}, {"depends_on", r.DependsOn}} {
+			for j, w := range side.words {
+				if !keywordPattern.MatchString(w) {
+					bad(fmt.Sprintf("%s%s[%d]", p, side.field, j), "must be lower-case letters or digits, optionally ending in *, got %q", w)
+				}
+			}
+		}
+		if r.Confidence < 0 || r.Confidence > 1 || math.IsNaN(r.Confidence) {
+			bad(p+"confidence", "must be within 0..1, got %v", r.Confidence)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"scan_interval", c.ScanInterval}, {"session_timeout", c.SessionTimeout}, {"cleanup_interval", c.CleanupInterval}} {
+		if d.v < 0 {
+			bad("coordination."+d.name, "must not be negative, got %s", d.v)
+		}
+	}
+	if c.MaxParticipants < 0 || c.MaxParticipants > 16 {
+		bad("coordination.max_participants", "must be between 1 and 16 (0 for the default of 5), got %d", c.MaxParticipants)
+	}
+	if c.MaxMessages < 0 {
+		bad("coordination.max_messages", "must not be negative, got %d", c.MaxMessages)
+	}
+}

@@ -282,6 +282,16 @@ type MetaDiscussion struct {
 	Kind string    `json:"kind"`
 	Text string    `json:"text"`
 	At   time.Time `json:"at"`
+	// MessageID names the message within its thread, so a re-sent copy
+	// (after a loss before the mesh formed) is recognised as the same
+	// message; empty for messages that are never re-sent.
+	MessageID string `json:"message_id,omitempty"`
+	// Order, on a coordination proposal, is the order of the session's
+	// task keys the plan proposes: each one after those before it.
+	Order []string `json:"order,omitempty"`
+	// Template marks a proposal whose plan is the built-in template
+	// because no model was reachable or configured.
+	Template bool `json:"template,omitempty"`
 }
 
 func (MetaDiscussion) MessageType() MessageType { return TypeMetaDiscussion }
@@ -290,7 +300,18 @@ func (MetaDiscussion) MessageType() MessageType { return TypeMetaDiscussion }
 func (b MetaDiscussion) Validate() error {
 	return firstBad(missing(b.AgentID, "agent_id"), missing(b.Kind, "kind"), missingTime(b.At, "at"),
 		fieldCheck{b.TaskKey != "" && badKey(b.TaskKey, "task_key").bad, "task_key", fmt.Sprintf("%.80q is not a task key", b.TaskKey)},
-		fieldCheck{b.Issue < 0, "issue", fmt.Sprintf("%d is negative", b.Issue)})
+		fieldCheck{b.Issue < 0, "issue", fmt.Sprintf("%d is negative", b.Issue)},
+		badKeys(b.Order, "order"))
+}
+
+// badKeys fails on the first entry of keys that is not a task key.
+func badKeys(keys []string, field string) fieldCheck {
+	for i, k := range keys {
+		if c := badKey(k, fmt.Sprintf("%s[%d]", field, i)); c.bad {
+			return c
+		}
+	}
+	return fieldCheck{}
 }
 
 // TaskHelpRequest asks the agents of some roles for help with a task
@@ -340,6 +361,9 @@ type CoordinationRequest struct {
 	Participants []string  `json:"participants"`
 	Reason       string    `json:"reason,omitempty"`
 	At           time.Time `json:"at"`
+	// Owner is the agent that opened the session and decides its outcome
+	// (the admin for detected dependencies).
+	Owner string `json:"owner,omitempty"`
 }
 
 func (CoordinationRequest) MessageType() MessageType { return TypeCoordinationRequest }
@@ -348,7 +372,7 @@ func (CoordinationRequest) MessageType() MessageType { return TypeCoordinationRe
 func (b CoordinationRequest) Validate() error {
 	return firstBad(missing(b.SessionID, "session_id"),
 		fieldCheck{b.Kind != "dependency" && b.Kind != "conflict" && b.Kind != "planning", "kind", fmt.Sprintf("%.32q must be dependency, conflict or planning", b.Kind)},
-		fieldCheck{len(b.TaskKeys) == 0, "task_keys", "missing"}, missingTime(b.At, "at"))
+		fieldCheck{len(b.TaskKeys) == 0, "task_keys", "missing"}, badKeys(b.TaskKeys, "task_keys"), missingTime(b.At, "at"))
 }
 
 // CoordinationComplete closes a coordination session.
@@ -359,6 +383,12 @@ type CoordinationComplete struct {
 	Plan       string    `json:"plan,omitempty"`
 	Agreements int       `json:"agreements"`
 	At         time.Time `json:"at"`
+	// Kind and TaskKeys repeat the session's request, so a node that
+	// missed it can still record the outcome.
+	Kind     string   `json:"kind,omitempty"`
+	TaskKeys []string `json:"task_keys,omitempty"`
+	// Template marks a plan that is the built-in template (no model).
+	Template bool `json:"template,omitempty"`
 }
 
 func (CoordinationComplete) MessageType() MessageType { return TypeCoordinationComplete }
@@ -407,13 +437,25 @@ type EscalationTrigger struct {
 	Reason        string    `json:"reason"`
 	RequiresHuman bool      `json:"requires_human"`
 	At            time.Time `json:"at"`
+	// The session being escalated, for the humans who pick it up: its
+	// kind, participants, the last plan proposed, how many messages it
+	// took and how many participants agreed in the end.
+	Kind         string    `json:"kind,omitempty"`
+	Participants []string  `json:"participants,omitempty"`
+	Plan         string    `json:"plan,omitempty"`
+	Messages     int       `json:"messages,omitempty"`
+	Agreements   int       `json:"agreements,omitempty"`
+	OpenedAt     time.Time `json:"opened_at,omitzero"`
 }
 
 func (EscalationTrigger) MessageType() MessageType { return TypeEscalationTrigger }
 
 // Validate names the first bad field.
 func (b EscalationTrigger) Validate() error {
-	return firstBad(missing(b.Reason, "reason"), missingTime(b.At, "at"))
+	return firstBad(missing(b.Reason, "reason"), missingTime(b.At, "at"),
+		fieldCheck{b.Messages < 0, "messages", fmt.Sprintf("%d is negative", b.Messages)},
+		fieldCheck{b.Agreements < 0, "agreements", fmt.Sprintf("%d is negative", b.Agreements)},
+		badKeys(b.TaskKeys, "task_keys"))
 }
 
 // ----- role-based -----

@@ -288,6 +288,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// otherwise.
 	var tracker activities.Tracker
 	var lister intake.Lister
+	var listTasks listFunc
 	boardURL := o.boardURL
 	if o.dev && boardURL == "" {
 		b, err := board.Open(filepath.Join(dataDir, "board.db"))
@@ -296,14 +297,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer func() { err = errors.Join(err, b.Close()) }()
 		mux.Handle("/api/", b.Handler())
-		tracker, lister = b, openLister{b.List}
+		tracker, lister, listTasks = b, openLister{b.List}, b.List
 		boardURL = opsURL
 	} else {
 		if boardURL == "" {
 			boardURL = "http://127.0.0.1:9090"
 		}
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
-		tracker, lister = c, openLister{c.List}
+		tracker, lister, listTasks = c, openLister{c.List}, c.List
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -336,6 +337,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer func() {
 		cancel()
 		err = errors.Join(err, <-meshDone, m.Close())
+	}()
+	// Meta-coordination on the same node (worker/coordination.go); it
+	// stops before the node closes.
+	coord, err := startCoordination(cfg.Coordination, agent.ID, coordinationAdmin(o), dataDir, m, listTasks, rung, recorder, logger.With("component", "coordination"))
+	if err != nil {
+		return err
+	}
+	coord.routes(mux)
+	coordDone := make(chan error, 1)
+	go func() { coordDone <- coord.driver.Run(gctx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-coordDone)
 	}()
 	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
 
