@@ -904,3 +904,31 @@ func (d *Driver) ServeSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, views)
 }
+
+// Escalate hands a problem found outside a session to humans (a task no
+// agent qualified for, say): it stores the escalation here and publishes
+// it, so every node's store lists it. The trigger needs a SessionID that
+// names the problem; a second escalation of the same id is a no-op.
+func (d *Driver) Escalate(ctx context.Context, t gossip.EscalationTrigger, self string) error {
+	if t.SessionID == "" {
+		return errors.New("escalate: session_id: missing")
+	}
+	if t.At.IsZero() {
+		t.At = d.now().UTC()
+	}
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("escalate %s: %w", t.SessionID, err)
+	}
+	added, err := d.cfg.Store.AddEscalation(escalationOf(t, self))
+	if err != nil {
+		return err
+	}
+	if !added {
+		return nil
+	}
+	d.log.Warn("escalated to humans", "id", t.SessionID, "tasks", t.TaskKeys, "reason", t.Reason)
+	if err := d.cfg.Topic.PublishBody(ctx, t, gossip.Envelope{ThreadID: t.SessionID, Priority: gossip.PriorityUrgent}); err != nil {
+		return fmt.Errorf("escalate %s: %w", t.SessionID, err)
+	}
+	return nil
+}

@@ -616,3 +616,30 @@ func TestMessagesInAnotherNameAreRefused(t *testing.T) {
 		t.Fatalf("the owner's outcome was not taken: %+v", got)
 	}
 }
+
+// A problem found outside a session (a task nobody qualifies for) is
+// escalated through the driver: stored here, heard and stored elsewhere,
+// once per id.
+func TestEscalateOutsideASession(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, topics := mesh(t, ctx, 2)
+	tasks := &board{}
+	here := startAgent(t, ctx, "here", false, topics[0], tasks, nil)
+	there := startAgent(t, ctx, "there", false, topics[1], tasks, nil)
+	trig := gossip.EscalationTrigger{SessionID: "selection/" + apiKey, Kind: "selection", TaskKeys: []string{apiKey},
+		Reason: "no agent scored above 0.5 for 10m0s", RequiresHuman: true}
+	if err := here.driver.Escalate(ctx, trig, "peer-here"); err != nil {
+		t.Fatal(err)
+	}
+	if got := here.store.Escalations(); len(got) != 1 || got[0].Kind != "selection" || got[0].ReportedBy != "peer-here" || !got[0].RequiresHuman {
+		t.Fatalf("local store = %+v", got)
+	}
+	eventually(t, ctx, "the escalation on the other node", func() bool { return len(there.store.Escalations()) == 1 })
+	if err := here.driver.Escalate(ctx, trig, "peer-here"); err != nil || len(here.store.Escalations()) != 1 {
+		t.Fatalf("second escalation: %v, store %+v", err, here.store.Escalations())
+	}
+	if err := here.driver.Escalate(ctx, gossip.EscalationTrigger{Reason: "x"}, "p"); err == nil {
+		t.Fatal("an escalation without an id was accepted")
+	}
+}

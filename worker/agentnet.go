@@ -16,7 +16,7 @@ import (
 
 // This file is the mesh's side of the task workflow: the candidates the
 // selection step scores, the claim announcement and the HMMM room of each
-// task, progress messages, and escalations.
+// task, and progress messages.
 
 // roomIdle is how long a room may be silent before this node leaves it.
 const roomIdle = time.Hour
@@ -87,21 +87,6 @@ func (m *mesh) post(ctx context.Context, p activities.RoomPost, wait time.Durati
 		cancel()
 	}
 	return room.Post(ctx, p.Key, gossip.MetaDiscussion{TaskKey: p.Key, AgentID: p.AgentID, Kind: p.Kind, Text: p.Text})
-}
-
-// Escalate implements activities.Escalator: escalation_trigger on the HMMM
-// topic, for humans, and an escalation entry in the audit log.
-func (m *mesh) Escalate(ctx context.Context, in activities.EscalateInput) error {
-	meta, err := m.node.Join(gossip.TopicMetaDiscussion)
-	if err != nil {
-		return err
-	}
-	body := gossip.EscalationTrigger{TaskKeys: []string{in.Key}, Reason: in.Reason, RequiresHuman: true, At: time.Now().UTC()}
-	if err := meta.PublishBody(ctx, body, gossip.Envelope{ThreadID: in.Key, Priority: gossip.PriorityHigh}); err != nil {
-		return err
-	}
-	m.record(ctx, "escalation", networkEvent{PeerID: m.node.ID(), Task: in.Key, Detail: in.Reason})
-	return nil
 }
 
 // PublishProgress implements activities.ProgressPublisher: task_progress,

@@ -131,3 +131,22 @@ func (r registryRoster) Agents() []coordination.Agent {
 	}
 	return out
 }
+
+// escalator implements activities.Escalator for the task workflow's
+// selection step: a task no agent qualified for becomes an escalation in
+// the coordination store (starter escalations), on every node through
+// escalation_trigger, and in the audit log.
+type escalator struct {
+	coord *coordinator
+	audit activities.Auditor
+	self  string
+}
+
+func (e escalator) Escalate(ctx context.Context, in activities.EscalateInput) error {
+	t := gossip.EscalationTrigger{SessionID: "selection/" + in.Key, Kind: "selection", TaskKeys: []string{in.Key},
+		Reason: in.Reason, RequiresHuman: true, At: time.Now().UTC()}
+	if err := e.coord.driver.Escalate(ctx, t, e.self); err != nil {
+		return err
+	}
+	return e.audit.Record(ctx, "escalation", t)
+}

@@ -450,7 +450,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
-		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: m}
+		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: escalator{coord: coord, audit: recorder, self: m.node.ID()}}
 		shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
 		shared.RegisterActivity(&activities.Selector{Peers: m})
 		shared.RegisterActivity(collab)
