@@ -53,7 +53,9 @@ func newTracker(t *testing.T, s *githubtest.Server, mod ...func(*github.Config))
 	return tr
 }
 
-func key(n int) chorus.TaskKey { return chorus.TaskKey{Provider: "github", Repository: repo, Number: n} }
+func key(n int) chorus.TaskKey {
+	return chorus.TaskKey{Provider: "github", Repository: repo, Number: n}
+}
 
 func markers(t *testing.T, s *githubtest.Server, n int, op string) int {
 	t.Helper()

@@ -135,7 +135,9 @@ type Issue = fakeforge.Issue
 type Comment = fakeforge.Comment
 
 // Issue returns the stored issue.
-func (s *Server) Issue(fullName string, number int) (Issue, error) { return s.store.Issue(fullName, number) }
+func (s *Server) Issue(fullName string, number int) (Issue, error) {
+	return s.store.Issue(fullName, number)
+}
 
 // Comments returns the issue's comments, oldest first.
 func (s *Server) Comments(fullName string, number int) ([]Comment, error) {
