@@ -485,12 +485,12 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, login str
 		writeValidation(w, "IssueComment", "body", "custom", "body is too long (maximum is 65536 characters)")
 		return
 	}
+	s.store.Hold(r.Context(), repoName(r), n, *in.Body)
 	c, err := s.store.AddComment(repoName(r), n, login, *in.Body)
 	if err != nil {
 		storeError(w, err, docsRoot+"/issues/comments#create-an-issue-comment")
 		return
 	}
-	s.store.Hold(r.Context(), repoName(r), n, c.Body)
 	w.Header().Set("Location", s.commentJSON(repoName(r), c).URL)
 	writeJSON(w, http.StatusCreated, s.commentJSON(repoName(r), c))
 }

@@ -233,8 +233,7 @@ func (s *Store) Issues(fullName string, f Filter) ([]Issue, error) {
 	return out, nil
 }
 
-// AddComment appends a comment by author and returns it. Call Hold after
-// answering nothing else: the gate, if set, may hold the caller.
+// AddComment appends a comment by author and returns it.
 func (s *Store) AddComment(fullName string, number int, author, body string) (Comment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -533,11 +532,13 @@ type group struct {
 	done  chan struct{}
 }
 
-// Interleave makes every comment write whose body matches wait, after it
-// is stored and before it is answered, until n matching writes have
-// arrived on the same issue or within has passed. Two claimers that
-// comment within that window both read each other's claim: a real
-// conflict. n < 2 turns the gate off.
+// Interleave makes every comment write whose body matches wait, before it
+// is stored, until n matching writes have arrived on the same issue or
+// within has passed; then all are stored and answered. Each of the n
+// writers read the issue before writing, when none of the others' comments
+// was stored, and reads it again after its own write, when all are: n
+// claimers that all believed the task free, a real conflict. n < 2 turns
+// the gate off.
 func (s *Store) Interleave(n int, within time.Duration, match func(body string) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -556,7 +557,8 @@ func (s *Store) Interleaved() int {
 	return s.full
 }
 
-// Hold blocks per the gate set by Interleave.
+// Hold blocks a comment write per the gate set by Interleave; the fakes
+// call it before AddComment.
 func (s *Store) Hold(ctx context.Context, fullName string, number int, body string) {
 	s.mu.Lock()
 	g := s.gate
