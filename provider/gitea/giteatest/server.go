@@ -117,6 +117,11 @@ func (s *Server) Issue(fullName string, number int) (Issue, error) {
 	return s.store.Issue(fullName, number)
 }
 
+// AddComment adds a comment by author, as a human would.
+func (s *Server) AddComment(fullName string, number int, author, body string) (Comment, error) {
+	return s.store.AddComment(fullName, number, author, body)
+}
+
 // Comments returns the issue's comments, oldest first.
 func (s *Server) Comments(fullName string, number int) ([]Comment, error) {
 	return s.store.Comments(fullName, number)
