@@ -3,6 +3,8 @@ package gitea_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -144,4 +146,13 @@ func TestClaimConflictExactlyOneWinner(t *testing.T) {
 	if won != 1 || markers(t, s, n, "claim") != 1 {
 		t.Fatalf("winners = %d, claim comments = %d (%v)", won, markers(t, s, n, "claim"), errs)
 	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

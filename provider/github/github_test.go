@@ -174,3 +174,43 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestConfigValidate(t *testing.T) {
+	ok := github.DefaultConfig()
+	ok.TokenEnv, ok.Repositories = "GITHUB_TOKEN", []string{"acme/api"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		mutate func(*github.Config)
+		want   string
+	}{
+		{func(c *github.Config) { c.TokenEnv = "" }, "token_env: set token_env or token_file"},
+		{func(c *github.Config) { c.TokenFile = "/t" }, "token_file: set only one of token_env and token_file"},
+		{func(c *github.Config) { c.BaseURL = "ftp://x" }, `url: must be an http(s) URL without query, got "ftp://x"`},
+		{func(c *github.Config) { c.Repositories = nil }, "repositories: must name at least one"},
+		{func(c *github.Config) { c.Repositories = []string{"acme"} }, `repositories[0]: must be owner/name`},
+		{func(c *github.Config) { c.CompletedLabel = "in-progress" }, "completed_label: must differ from in_progress_label"},
+		{func(c *github.Config) { c.Label = "" }, "label: must be a label name"},
+		{func(c *github.Config) { c.PollInterval = time.Millisecond }, "poll_interval: must be at least 1s"},
+		{func(c *github.Config) { c.ClaimSettle = time.Minute }, "claim_settle: must be between 0 and 10s"},
+		{func(c *github.Config) { c.WebhookSecretEnv = "A B" }, "webhook_secret_env: must be an environment variable name"},
+		{func(c *github.Config) { c.Retry.MaxAttempts = 0 }, "retry.max_attempts"},
+	}
+	for _, tt := range tests {
+		c := ok
+		tt.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, chorus.ErrInvalid) {
+			t.Errorf("Validate = %v, want %q", err, tt.want)
+		}
+		if _, err := github.New(c); err == nil {
+			t.Errorf("New accepted a config Validate refuses (%s)", tt.want)
+		}
+	}
+	c := ok
+	c.Getenv = func(string) string { return "" }
+	if _, err := github.New(c); err == nil || !strings.Contains(err.Error(), "token_env: environment variable GITHUB_TOKEN is empty or unset") {
+		t.Errorf("unset token: %v", err)
+	}
+}

@@ -13,7 +13,9 @@ func mark(id int64, author string, m marker) Comment {
 func TestReplay(t *testing.T) {
 	const bot = "bot"
 	claim := func(id int64, agent string) Comment { return mark(id, bot, marker{Op: opClaim, Agent: agent}) }
-	op := func(id int64, o string, fence int64) Comment { return mark(id, bot, marker{Op: o, Agent: "x", Fence: fence}) }
+	op := func(id int64, o string, fence int64) Comment {
+		return mark(id, bot, marker{Op: o, Agent: "x", Fence: fence})
+	}
 	tests := []struct {
 		name     string
 		log      []Comment
