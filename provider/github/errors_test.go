@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,7 +141,7 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("release again: %v", err)
 	}
 	is, _ := s.Issue(repo, n)
-	if contains(is.Labels, "in-progress") || len(is.Assignees) != 0 {
+	if slices.Contains(is.Labels, "in-progress") || len(is.Assignees) != 0 {
 		t.Fatalf("released issue: labels %v assignees %v", is.Labels, is.Assignees)
 	}
 	f2, err := tr.Claim(ctx, key(n), "agent-b")
@@ -207,7 +208,7 @@ func TestFailLeavesTheIssueOpenForAHuman(t *testing.T) {
 		t.Fatal(err)
 	}
 	is, _ := s.Issue(repo, n)
-	if !is.Open || !contains(is.Labels, "failed") || contains(is.Labels, "in-progress") || len(is.Assignees) != 0 {
+	if !is.Open || !slices.Contains(is.Labels, "failed") || slices.Contains(is.Labels, "in-progress") || len(is.Assignees) != 0 {
 		t.Fatalf("failed issue: open=%v labels=%v assignees=%v", is.Open, is.Labels, is.Assignees)
 	}
 	cs, _ := s.Comments(repo, n)

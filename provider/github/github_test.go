@@ -3,6 +3,7 @@ package github_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +98,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("second claimer: %v", err)
 	}
 	is, _ := s.Issue(repo, n)
-	if !contains(is.Labels, "in-progress") || !contains(is.Assignees, login) {
+	if !slices.Contains(is.Labels, "in-progress") || !slices.Contains(is.Assignees, login) {
 		t.Fatalf("claimed issue labels %v assignees %v", is.Labels, is.Assignees)
 	}
 	if open, _ := tr.ListOpen(ctx, 0); len(open) != 0 {
@@ -116,7 +117,7 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	is, _ = s.Issue(repo, n)
-	if is.Open || is.StateReason != "completed" || !contains(is.Labels, "completed") || contains(is.Labels, "in-progress") {
+	if is.Open || is.StateReason != "completed" || !slices.Contains(is.Labels, "completed") || slices.Contains(is.Labels, "in-progress") {
 		t.Fatalf("completed issue: open=%v reason=%q labels=%v", is.Open, is.StateReason, is.Labels)
 	}
 	for op, want := range map[string]int{"claim": 1, "start": 1, "complete": 1} {
@@ -164,15 +165,6 @@ func TestClaimConflictExactlyOneWinner(t *testing.T) {
 	if got := markers(t, s, n, "claim"); got != 1 {
 		t.Fatalf("claim comments left = %d, want 1 (the loser's is deleted)", got)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestConfigValidate(t *testing.T) {

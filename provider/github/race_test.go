@@ -3,6 +3,7 @@ package github_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestClaimRace(t *testing.T) {
 			t.Errorf("%s: %d claim comments left, want 1 (2 for a released task)", k, n)
 		}
 		is, _ := s.Issue(repo, k.Number)
-		if is.Open || !contains(is.Labels, "completed") || contains(is.Labels, "in-progress") {
+		if is.Open || !slices.Contains(is.Labels, "completed") || slices.Contains(is.Labels, "in-progress") {
 			t.Errorf("%s: open=%v labels=%v after the race", k, is.Open, is.Labels)
 		}
 	}
