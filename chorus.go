@@ -74,12 +74,15 @@ type Task struct {
 	Model string `json:"model,omitempty"`
 	// AllowHosts is the task's network policy: the hosts its sandbox may
 	// reach ("host", "host:port", "*.domain"); empty means no network.
-	AllowHosts []string  `json:"allow_hosts,omitempty"`
-	Fence      int64     `json:"fence,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Result     *Result   `json:"result,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	AllowHosts []string `json:"allow_hosts,omitempty"`
+	// Dependencies are the keys of tasks this one waits for (from
+	// "depends on #N" in an issue's text); empty when none.
+	Dependencies []string  `json:"dependencies,omitempty"`
+	Fence        int64     `json:"fence,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	Result       *Result   `json:"result,omitempty"`
+	Error        string    `json:"error,omitempty"`
 }
 
 // Key returns the task's key, which is also its workflow ID.

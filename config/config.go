@@ -23,7 +23,95 @@ type File struct {
 	Redaction Redaction `yaml:"redaction"`
 	// Coordination tunes meta-coordination between dependent tasks.
 	Coordination Coordination `yaml:"coordination"`
+	// Providers configures the issue trackers tasks come from besides
+	// the board.
+	Providers Providers `yaml:"providers"`
 }
+
+// Providers configures the github and gitea task providers (SPEC section
+// 2). A provider whose section sets nothing is off.
+type Providers struct {
+	GitHub Forge `yaml:"github"`
+	Gitea  Forge `yaml:"gitea"`
+}
+
+// Forge is one issue tracker's section. Empty fields take the provider's
+// defaults (github url https://api.github.com, label chorus-task,
+// in-progress, completed, failed, poll_interval 30s); gitea has no default
+// url. The token and the webhook secret are never in the file: only the
+// name of an environment variable or the path of a file holding them.
+type Forge struct {
+	URL               string   `yaml:"url"`
+	TokenEnv          string   `yaml:"token_env"`
+	TokenFile         string   `yaml:"token_file"`
+	Repositories      []string `yaml:"repositories"`
+	Label             string   `yaml:"label"`
+	InProgressLabel   string   `yaml:"in_progress_label"`
+	CompletedLabel    string   `yaml:"completed_label"`
+	FailedLabel       string   `yaml:"failed_label"`
+	Assignee          string   `yaml:"assignee"`
+	WebhookSecretEnv  string   `yaml:"webhook_secret_env"`
+	WebhookSecretFile string   `yaml:"webhook_secret_file"`
+	PollInterval      Duration `yaml:"poll_interval"`
+}
+
+// Enabled reports whether the section sets anything.
+func (f Forge) Enabled() bool {
+	return f.URL != "" || f.TokenEnv != "" || f.TokenFile != "" || len(f.Repositories) > 0 || f.Label != "" ||
+		f.InProgressLabel != "" || f.CompletedLabel != "" || f.FailedLabel != "" || f.Assignee != "" ||
+		f.WebhookSecretEnv != "" || f.WebhookSecretFile != "" || f.PollInterval != 0
+}
+
+// MinPollInterval is the shortest providers.*.poll_interval accepted: a
+// faster poll spends the tracker's rate limit for nothing.
+const MinPollInterval = time.Second
+
+// problems checks one enabled section; p is its path ("providers.github").
+func (f Forge) problems(p string, needURL bool, bad func(path, format string, args ...any)) {
+	if f.URL != "" || needURL {
+		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(p+".url", "must be an http(s) URL, got %q", f.URL)
+		}
+	}
+	switch {
+	case f.TokenEnv == "" && f.TokenFile == "":
+		bad(p+".token_env", "set token_env or token_file")
+	case f.TokenEnv != "" && f.TokenFile != "":
+		bad(p+".token_file", "set only one of token_env and token_file")
+	case f.TokenEnv != "" && !envVarPattern.MatchString(f.TokenEnv):
+		bad(p+".token_env", "must be an environment variable name, got %q", f.TokenEnv)
+	}
+	switch {
+	case f.WebhookSecretEnv != "" && f.WebhookSecretFile != "":
+		bad(p+".webhook_secret_file", "set only one of webhook_secret_env and webhook_secret_file")
+	case f.WebhookSecretEnv != "" && !envVarPattern.MatchString(f.WebhookSecretEnv):
+		bad(p+".webhook_secret_env", "must be an environment variable name, got %q", f.WebhookSecretEnv)
+	}
+	if len(f.Repositories) == 0 {
+		bad(p+".repositories", "must list at least one owner/name repository")
+	}
+	seen := map[string]int{}
+	for i, r := range f.Repositories {
+		rp := fmt.Sprintf("%s.repositories[%d]", p, i)
+		if !forgeRepo.MatchString(r) {
+			bad(rp, "must be owner/name of [A-Za-z0-9._-], got %q", r)
+		} else if first, dup := seen[strings.ToLower(r)]; dup {
+			bad(rp, "duplicate repository %q (also %s.repositories[%d])", r, p, first)
+		}
+		seen[strings.ToLower(r)] = i
+	}
+	for _, l := range []struct{ name, value string }{{"label", f.Label}, {"in_progress_label", f.InProgressLabel},
+		{"completed_label", f.CompletedLabel}, {"failed_label", f.FailedLabel}} {
+		if strings.ContainsAny(l.value, ",\n") {
+			bad(p+"."+l.name, "must be a label name without commas, got %q", l.value)
+		}
+	}
+	if f.PollInterval != 0 && time.Duration(f.PollInterval) < MinPollInterval {
+		bad(p+".poll_interval", "must be at least %s, got %s", MinPollInterval, f.PollInterval)
+	}
+}
+
+var forgeRepo = regexp.MustCompile(`^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$`)
 
 // Redaction configures secret redaction (SPEC section 9).
 type Redaction struct {
@@ -318,6 +406,12 @@ func (f File) problems() []*FieldError {
 		}
 	}
 	f.Coordination.problems(bad)
+	if f.Providers.GitHub.Enabled() {
+		f.Providers.GitHub.problems("providers.github", false, bad)
+	}
+	if f.Providers.Gitea.Enabled() {
+		f.Providers.Gitea.problems("providers.gitea", true, bad)
+	}
 	return ps
 }
 

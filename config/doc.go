@@ -34,9 +34,16 @@
 // "1048576"); the decimal units MB and GB are refused as ambiguous.
 // Durations use Go syntax ("90s", "10m", "1h30m").
 //
+// The providers section configures the github and gitea task providers
+// (url, token_env or token_file, repositories, labels, assignee,
+// webhook_secret_env or webhook_secret_file, poll_interval); a section that
+// sets nothing is off, and its errors name the field
+// ("config: providers.gitea.url: must be an http(s) URL, got \"\"").
+//
 // Invariants: a File returned without error by Load or Parse has passed
-// Validate. API keys are never stored in the file itself, only the name of
-// an environment variable or a file that holds them.
+// Validate. API keys, tokens and webhook secrets are never stored in the
+// file itself, only the name of an environment variable or a file that
+// holds them.
 //
 // Concurrency: the package has no state; File and its parts are plain
 // values. ToAgent copies slices, so the chorus.Agent it returns shares no

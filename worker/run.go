@@ -306,6 +306,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
 		tracker, lister, listTasks = c, openLister{c.List}, c.List
 	}
+	// The issue trackers of providers:, routed by the key's provider.
+	fg, err := newForges(cfg.Providers, getenv, func(s string) string { out, _ := redactor.Redact(s); return out }, logger)
+	if err != nil {
+		return err
+	}
+	if tracker, err = fg.router(tracker); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	// On a start-up error, stop what the group runs before returning.
@@ -376,6 +384,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.dev {
 		sw := &intake.Sweeper{Tasks: lister, Starter: &intake.Starter{Client: c}, Interval: o.sweepInterval, Logger: logger.With("component", "intake")}
 		g.Go(func() error { return sw.Run(gctx) })
+		runForges, err := forgeIntake(mux, fg, startTask(sw.Starter), logger)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return runForges(gctx) })
 	}
 
 	var polling atomic.Bool

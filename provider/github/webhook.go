@@ -1,0 +1,83 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"chorus"
+	"chorus/provider/internal/forge"
+)
+
+// Webhook headers and events
+// (https://docs.github.com/webhooks/webhook-events-and-payloads).
+const (
+	HeaderEvent     = "X-GitHub-Event"
+	HeaderSignature = "X-Hub-Signature-256"
+	HeaderDelivery  = "X-GitHub-Delivery"
+	EventIssues     = "issues"
+	EventPing       = "ping"
+)
+
+// issuesEvent is the payload of an "issues" delivery, the fields chorus
+// reads.
+type issuesEvent struct {
+	Action     string `json:"action"`
+	Issue      issue  `json:"issue"`
+	Repository struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+}
+
+// Webhook returns the handler for POST /webhooks/github. It checks
+// X-Hub-Signature-256 (HMAC-SHA256 of the body under the webhook secret, in
+// constant time; bad or missing: 401), answers "ping" with 200, and on an
+// "issues" delivery (opened, labeled, reopened) of a configured repository
+// whose issue is startable (open, labelled as a task, not in progress or
+// done) calls start and answers 202; any other delivery gets 204. start is
+// expected to be idempotent per task (intake.Starter is: the workflow ID
+// is the task key), since GitHub may deliver an event more than once and
+// the Poller finds the same issue again.
+func (t *Tracker) Webhook(start func(context.Context, chorus.Task) error) (http.Handler, error) {
+	if !t.webhook.IsSet() {
+		return nil, ErrNoWebhookSecret
+	}
+	if start == nil {
+		return nil, fmt.Errorf("github: webhook: %w: start: must not be nil", chorus.ErrInvalid)
+	}
+	return &forge.Hook{
+		Provider: ProviderName,
+		Secret:   t.webhook,
+		MaxBody:  t.cfg.MaxWebhookBody,
+		Signature: func(h http.Header) string {
+			sig, ok := strings.CutPrefix(h.Get(HeaderSignature), "sha256=")
+			if !ok {
+				return ""
+			}
+			return sig
+		},
+		Event:    func(h http.Header) string { return h.Get(HeaderEvent) },
+		Ping:     EventPing,
+		Decode:   decodeEvent,
+		Triggers: []string{"opened", "labeled", "reopened"},
+		Tracker:  t.t,
+		Start:    start,
+		Logger:   t.cfg.Logger,
+	}, nil
+}
+
+func decodeEvent(event string, body []byte) (forge.HookEvent, bool, error) {
+	if event != EventIssues {
+		return forge.HookEvent{}, false, nil
+	}
+	var ev issuesEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return forge.HookEvent{}, false, err
+	}
+	if ev.Repository.FullName == "" || ev.Issue.Number <= 0 {
+		return forge.HookEvent{}, false, fmt.Errorf("issues event without repository.full_name or issue.number")
+	}
+	return forge.HookEvent{Action: ev.Action, Repository: ev.Repository.FullName, Issue: ev.Issue.toForge()}, true, nil
+}
