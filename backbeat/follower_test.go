@@ -35,34 +35,35 @@ func TestFollowerDegradesAndRecovers(t *testing.T) {
 		name   string
 		frames int64          // frames 0..frames-1 are published
 		lost   map[int64]bool // and these never arrive
-		checks []check
-		missed int64
+		checks    []check
+		missed    int64
+		recovered int
 	}{
 		{"every frame", 6, nil, []check{
 			{500 * time.Millisecond, StateLocked, 0, 0},
 			{5500 * time.Millisecond, StateLocked, 5, 0},
-		}, 0},
+		}, 0, 0},
 		{"two lost frames are not a lost pulse", 7, map[int64]bool{3: true, 4: true}, []check{
 			{4600 * time.Millisecond, StateLocked, 4, 2},
 			{5500 * time.Millisecond, StateLocked, 5, 0},
-		}, 2},
+		}, 2, 0},
 		{"three lost frames degrade, the next one recovers", 8, map[int64]bool{3: true, 4: true, 5: true}, []check{
 			{5400 * time.Millisecond, StateLocked, 5, 2},
 			{5600 * time.Millisecond, StateDegraded, 5, 3},
 			{6001 * time.Millisecond, StateDegraded, 5, 3}, // frame 6 not yet arrived (5 ms latency)
 			{6500 * time.Millisecond, StateLocked, 6, 0},
-		}, 3},
+		}, 3, 1},
 		{"the pulse stops: local timing keeps counting", 3, nil, []check{
 			{2500 * time.Millisecond, StateLocked, 2, 0},
 			{5600 * time.Millisecond, StateDegraded, 5, 3},
 			{60500 * time.Millisecond, StateDegraded, 60, 57}, // frames 3..59 overdue
-		}, 0},
+		}, 0, 0},
 		{"no pulse from the start", 0, nil, []check{
 			{900 * time.Millisecond, StateWaiting, 0, 0},
 			{1500 * time.Millisecond, StateWaiting, 1, 1},
 			{3400 * time.Millisecond, StateWaiting, 3, 2},
 			{3600 * time.Millisecond, StateDegraded, 3, 3},
-		}, 0},
+		}, 0, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,11 +106,8 @@ func TestFollowerDegradesAndRecovers(t *testing.T) {
 			if st := f.Status(t0); st.Missed != c.missed {
 				t.Errorf("missed %d, want %d", st.Missed, c.missed)
 			}
-			if wantRecovered := 0; c.name == "three lost frames degrade, the next one recovers" {
-				wantRecovered = 1
-				if recovered != wantRecovered {
-					t.Errorf("recovered %d times, want %d", recovered, wantRecovered)
-				}
+			if recovered != c.recovered {
+				t.Errorf("recovered %d times, want %d", recovered, c.recovered)
 			}
 		})
 	}
