@@ -32,9 +32,9 @@ func TestFollowerDegradesAndRecovers(t *testing.T) {
 		silent int64
 	}
 	cases := []struct {
-		name   string
-		frames int64          // frames 0..frames-1 are published
-		lost   map[int64]bool // and these never arrive
+		name      string
+		frames    int64          // frames 0..frames-1 are published
+		lost      map[int64]bool // and these never arrive
 		checks    []check
 		missed    int64
 		recovered int
