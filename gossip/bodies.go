@@ -2,6 +2,8 @@ package gossip
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"chorus"
@@ -828,6 +830,15 @@ type StatusClaim struct {
 	Progress  float64 `json:"progress"`
 	HLC       string  `json:"hlc,omitempty"`
 	Notes     string  `json:"notes,omitempty"`
+	// Phase is the operation's lifecycle phase (queued, claimed,
+	// planning, executing, reviewing, done), finer than State.
+	Phase string `json:"phase,omitempty"`
+	// Overrun is set once the operation has used more beats than its
+	// budget (BeatsLeft then stays 0).
+	Overrun bool `json:"overrun,omitempty"`
+	// DriftMS is the agent's latest tempo_drift_ms: how far the last beat
+	// frame arrived from where its local beat clock expected it.
+	DriftMS float64 `json:"tempo_drift_ms,omitempty"`
 }
 
 func (StatusClaim) MessageType() MessageType { return TypeStatusClaim }
@@ -845,8 +856,14 @@ func (b StatusClaim) Validate() error {
 		fieldCheck{!known, "state", fmt.Sprintf("%.32q must be one of idle, planning, executing, reviewing, completed, failed, blocked, helping", b.State)},
 		fieldCheck{b.BeatIndex < 0, "beat_index", fmt.Sprintf("%d is negative", b.BeatIndex)},
 		fieldCheck{b.BeatsLeft < 0, "beats_left", fmt.Sprintf("%d is negative", b.BeatsLeft)},
-		badFraction(b.Progress, "progress"))
+		badFraction(b.Progress, "progress"),
+		fieldCheck{b.Phase != "" && !slices.Contains(opPhases, b.Phase), "phase",
+			fmt.Sprintf("%.32q must be one of queued, claimed, planning, executing, reviewing, done", b.Phase)},
+		fieldCheck{math.IsNaN(b.DriftMS) || math.IsInf(b.DriftMS, 0), "tempo_drift_ms", fmt.Sprintf("%v is not a number", b.DriftMS)})
 }
+
+// opPhases are the operation phases a StatusClaim may report.
+var opPhases = []string{"queued", "claimed", "planning", "executing", "reviewing", "done"}
 
 // StateCount is how many claims of a bar reported one state.
 type StateCount struct {
@@ -869,6 +886,8 @@ type BarReport struct {
 	Overruns   int     `json:"overruns"`
 	MaxDriftMS float64 `json:"max_drift_ms"`
 	TempoBPM   float64 `json:"tempo_bpm"`
+	// Claims counts the StatusClaims the admin took during the bar.
+	Claims int `json:"claims"`
 }
 
 func (BarReport) MessageType() MessageType { return TypeBarReport }
@@ -878,5 +897,6 @@ func (b BarReport) Validate() error {
 	return firstBad(missing(b.ClusterID, "cluster_id"),
 		fieldCheck{b.Bar < 0, "bar", fmt.Sprintf("%d is negative", b.Bar)},
 		fieldCheck{b.ToBeat < b.FromBeat, "to_beat", fmt.Sprintf("%d is before from_beat %d", b.ToBeat, b.FromBeat)},
-		fieldCheck{b.Agents < 0, "agents", fmt.Sprintf("%d is negative", b.Agents)})
+		fieldCheck{b.Agents < 0, "agents", fmt.Sprintf("%d is negative", b.Agents)},
+		fieldCheck{b.Claims < 0, "claims", fmt.Sprintf("%d is negative", b.Claims)})
 }

@@ -74,6 +74,7 @@ type options struct {
 	sweepInterval        time.Duration
 	logLevel             string
 	logFormat            string
+	backbeat             backbeatOptions
 }
 
 const usage = `Usage: worker [flags]
@@ -127,6 +128,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
+	o.backbeat.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
@@ -142,6 +144,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 			o.opsAddrSet = true
 		case "data-dir":
 			o.dataDirSet = true
+		case "backbeat-tempo":
+			o.backbeat.tempoSet = true
 		}
 	})
 	o.dataDirSet = o.dataDirSet || getenv("CHORUS_DATA_DIR") != ""
@@ -153,6 +157,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.availabilityInterval <= 0 {
 		return o, errors.New("--availability-interval must be positive")
+	}
+	if err := o.backbeat.resolve(o.dev); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -359,6 +366,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cancel()
 		err = errors.Join(err, <-coordDone)
 	}()
+	// BACKBEAT: the pulse (while admin, see backbeatAdmin), this node's
+	// beat clock, and the claims of the operations it drives. Its metrics
+	// registerer is nil until the worker has a metrics registry.
+	beat, err := startBackbeat(o, m.node, agent, mux, health, nil, logger.With("component", "backbeat"))
+	if err != nil {
+		return err
+	}
+	// Not in the group either: it must stop before the mesh closes.
+	beatDone := make(chan error, 1)
+	go func() { beatDone <- beat.Run(gctx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-beatDone)
+	}()
 	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
 
 	c, err := client.DialContext(ctx, client.Options{
@@ -467,7 +488,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
 		shared.RegisterActivity(&activities.Selector{Peers: m})
 		shared.RegisterActivity(collab)
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Progress: m, Logger: logger.With("component", "provider")})
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: beatRecorder{next: recorder, beat: beat, logger: logger.With("component", "backbeat")},
+			Progress: m, Logger: logger.With("component", "provider")})
 		// The control queue: short activities for this agent (accepting a
 		// claim, asking for help, posting to a task's room) that must not
 		// wait behind executions for one of the max_tasks slots.

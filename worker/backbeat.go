@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"chorus/activities"
+	"chorus/backbeat"
+	"chorus/gossip"
+	"chorus/ops"
+)
+
+// backbeatOptions are the BACKBEAT flags.
+type backbeatOptions struct {
+	tempo     float64
+	tempoSet  bool
+	bar       int
+	clusterID string
+}
+
+func (b *backbeatOptions) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.Float64Var(&b.tempo, "backbeat-tempo", backbeat.DefaultTempoBPM,
+		fmt.Sprintf("BACKBEAT tempo in beats per minute, of the pulse this worker publishes as admin and of its local clock until it hears one (%v with --dev unless given)", backbeat.DevTempoBPM))
+	fs.IntVar(&b.bar, "backbeat-bar", backbeat.DefaultBarLength, "BACKBEAT beats per bar; the admin publishes one bar report per bar")
+	fs.StringVar(&b.clusterID, "cluster-id", envOr(getenv, "CHORUS_CLUSTER_ID", "chorus"), "cluster id carried by BACKBEAT frames and reports; workers ignore those of other clusters (env CHORUS_CLUSTER_ID)")
+}
+
+// resolve applies the --dev tempo and checks the values.
+func (b *backbeatOptions) resolve(dev bool) error {
+	if dev && !b.tempoSet {
+		b.tempo = backbeat.DevTempoBPM
+	}
+	if !(b.tempo >= backbeat.MinTempoBPM && b.tempo <= backbeat.MaxTempoBPM) {
+		return fmt.Errorf("--backbeat-tempo: %v is outside %v..%v beats per minute", b.tempo, backbeat.MinTempoBPM, backbeat.MaxTempoBPM)
+	}
+	if b.bar < 1 {
+		return fmt.Errorf("--backbeat-bar: %d must be at least 1", b.bar)
+	}
+	if b.clusterID == "" {
+		return fmt.Errorf("--cluster-id: must not be empty")
+	}
+	return nil
+}
+
+// backbeatAdmin says whether this worker publishes the BACKBEAT pulse and
+// the bar reports.
+//
+// ELECTION: until the election package lands, the --dev worker is the
+// admin. This is the one place to connect the election's leadership
+// callback (return the elector's "am I the admin" instead); the node asks
+// it every beat and at least every second.
+func backbeatAdmin(o options) func() bool {
+	dev := o.dev
+	return func() bool { return dev }
+}
+
+// beatBudget is an operation's beat budget on this agent: the longest a
+// task should take here (the help window, the AI rung's wall time and the
+// execution timeout) in beats at the tempo, and at least one.
+func beatBudget(agent activities.AgentInfo, bpm float64) int {
+	d := agent.HelpWindow + agent.AIWallTime + agent.ExecutionTimeout
+	return max(int(math.Ceil(float64(d)/float64(backbeat.Interval(bpm)))), 1)
+}
+
+// startBackbeat joins the BACKBEAT topic and builds the node, with its
+// health check "backbeat" (not critical: a lost pulse degrades, it does not
+// stop the agent) and GET /api/v1/backbeat on mux. Its metrics go to reg
+// (nil: none). The caller runs it.
+func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, mux *http.ServeMux, health *ops.Health,
+	reg prometheus.Registerer, logger *slog.Logger) (*backbeat.Node, error) {
+	topic, err := node.Join(gossip.TopicBackbeat)
+	if err != nil {
+		return nil, fmt.Errorf("backbeat: %w", err)
+	}
+	cfg := backbeat.DefaultConfig()
+	cfg.ClusterID = o.backbeat.clusterID
+	cfg.AgentID = agent.ID
+	cfg.TempoBPM = o.backbeat.tempo
+	cfg.BarLength = o.backbeat.bar
+	cfg.Budget = beatBudget(agent, o.backbeat.tempo)
+	cfg.IsAdmin = backbeatAdmin(o)
+	cfg.Logger = logger
+	cfg.Metrics = reg
+	bb, err := backbeat.New(cfg, topic)
+	if err != nil {
+		return nil, err
+	}
+	if err := health.Register(ops.Check{Name: "backbeat", Interval: 5 * time.Second, Func: bb.Check}); err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("GET /api/v1/backbeat", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(bb.Snapshot())
+	})
+	return bb, nil
+}
+
+// lifecycle is what beatRecorder feeds: the BACKBEAT node's tracker.
+type lifecycle interface {
+	Advance(key string, p backbeat.Phase, agentID string) error
+	Finish(key, agentID string, failed bool, notes string)
+}
+
+// beatRecorder passes every audit entry on and feeds the task lifecycle
+// ones to the BACKBEAT tracker: task_claimed → claimed, task_progress
+// "working" → executing, task_completed → done (completed, or failed when
+// the result failed), task_failed (failures and cancellations) → done
+// (failed). The workflow reports no planning or review step, so an
+// operation on this worker goes claimed → executing → done.
+type beatRecorder struct {
+	next   activities.Auditor
+	beat   lifecycle
+	logger *slog.Logger
+}
+
+// maxNotes bounds the failure reason a claim carries.
+const maxNotes = 200
+
+func (r beatRecorder) Record(ctx context.Context, typ string, data any) error {
+	err := r.next.Record(ctx, typ, data)
+	rec, ok := data.(activities.AuditRecord)
+	if !ok || rec.Key == "" {
+		return err
+	}
+	var terr error
+	switch typ {
+	case activities.AuditTaskClaimed:
+		terr = r.beat.Advance(rec.Key, backbeat.PhaseClaimed, rec.AgentID)
+	case activities.AuditTaskProgress:
+		if rec.Status == "working" {
+			terr = r.beat.Advance(rec.Key, backbeat.PhaseExecuting, rec.AgentID)
+		}
+	case activities.AuditTaskCompleted:
+		r.beat.Finish(rec.Key, rec.AgentID, !rec.Success, "")
+	case activities.AuditTaskFailed:
+		notes := rec.Reason
+		if rec.Status != "" {
+			notes = rec.Status + ": " + notes
+		}
+		if len(notes) > maxNotes {
+			notes = strings.ToValidUTF8(notes[:maxNotes], "")
+		}
+		r.beat.Finish(rec.Key, rec.AgentID, true, notes)
+	}
+	if terr != nil {
+		r.logger.Debug("backbeat ignored a lifecycle event", "type", typ, "key", rec.Key, "error", terr)
+	}
+	return err
+}
