@@ -32,6 +32,9 @@ type Config struct {
 	// PeerOutboundQueue, ValidateQueue and SubscriptionBuffer size the three
 	// places where GossipSub drops messages silently when full (see Drops).
 	PeerOutboundQueue, ValidateQueue, SubscriptionBuffer int
+	// IDontWantThreshold is the message size from which a node tells its
+	// mesh peers (IDONTWANT) not to send it a copy it already has.
+	IDontWantThreshold int
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 	// Redact, when set, is applied to every outgoing payload (the data of
@@ -66,6 +69,11 @@ func DefaultConfig() Config {
 		PeerOutboundQueue:  1024,
 		ValidateQueue:      1024,
 		SubscriptionBuffer: 1024,
+		// GossipSub's 1 KiB default makes every receipt of a typical
+		// agent message (a 1-2 KiB envelope) send one more control RPC to
+		// every mesh peer; below 16 KiB a duplicate costs less than that
+		// announcement, so only large messages are announced.
+		IDontWantThreshold: 16 << 10,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 	"unicode/utf8"
 
@@ -67,6 +68,10 @@ type Envelope struct {
 	HopCount int `json:"hop_count"`
 	// Data is the typed body, a JSON object; see DecodeData.
 	Data json.RawMessage `json:"data,omitempty"`
+
+	// body is Data already decoded and checked by the topic validator, so
+	// DecodeData in a handler does not parse it again. Decode leaves it nil.
+	body Body
 }
 
 // RejectReason says why a message was refused; it labels the rejection
@@ -224,6 +229,15 @@ func check(e Envelope) error {
 // and, when v has a Validate method, runs it. Failures are *RejectError
 // with reason malformed.
 func (e Envelope) DecodeData(v any) error {
+	if e.body != nil {
+		// Decoded by the validator: copy it when v is the same body type.
+		// Slices in the copy are shared with other handlers of the
+		// message; handlers treat bodies as read-only.
+		if dst := reflect.ValueOf(v); dst.Kind() == reflect.Pointer && !dst.IsNil() && dst.Type() == reflect.TypeOf(e.body) {
+			dst.Elem().Set(reflect.ValueOf(e.body).Elem())
+			return nil
+		}
+	}
 	if len(e.Data) == 0 {
 		return reject(RejectMalformed, "data: missing for %s", e.Type)
 	}

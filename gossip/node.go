@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		dhtMode:   cfg.DHTMode,
 	}
 	n.ps, err = pubsub.NewGossipSub(life, h,
+		pubsub.WithGossipSubParams(GossipSubParams(cfg)),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(contentID),
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueue),
@@ -147,6 +148,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log.Info("gossip node started", "addrs", n.Addrs())
 	return n, nil
+}
+
+// GossipSubParams are the router parameters a node runs with: GossipSub's
+// defaults and Config.IDontWantThreshold. The gossip benchmark gives its
+// raw baseline the same.
+func GossipSubParams(cfg Config) pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.IDontWantMessageThreshold = cfg.IDontWantThreshold
+	return p
 }
 
 // contentID names a message by a hash of its topic and data, so a message

@@ -79,8 +79,11 @@ func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 	e, err := Decode(m.GetData(), time.Now())
 	if err == nil {
 		// The body too: a handler never sees data that does not decode
-		// into its message type's Body.
-		err = e.DecodeData(NewBody(e.Type))
+		// into its message type's Body, and gets it decoded.
+		body := NewBody(e.Type)
+		if err = e.DecodeData(body); err == nil {
+			e.body = body
+		}
 	}
 	if err != nil {
 		reason := RejectMalformed

@@ -34,6 +34,8 @@ type options struct {
 	MeshTimeout time.Duration
 	// Drain bounds waiting for deliveries after the last publish.
 	Drain time.Duration
+	// CPUProfile, when set, is where a CPU profile of the whole run goes.
+	CPUProfile string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -49,6 +51,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.Seed, "seed", 0, "topology and filler seed; 0 = from the clock")
 	fs.DurationVar(&o.MeshTimeout, "mesh-timeout", 30*time.Second, "deadline for the mesh and warm-up")
 	fs.DurationVar(&o.Drain, "drain", 15*time.Second, "deadline for deliveries after the last publish")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -90,6 +90,7 @@ func startRaw(ctx context.Context, n int, base time.Time, recv receiver) (_ *raw
 		tr := newMeshTracer()
 		r.tracers = append(r.tracers, tr)
 		ps, err := pubsub.NewGossipSub(life, h,
+			pubsub.WithGossipSubParams(gossip.GossipSubParams(def)),
 			pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 			pubsub.WithMessageIdFn(contentHashID),
 			pubsub.WithPeerOutboundQueueSize(def.PeerOutboundQueue),
