@@ -385,12 +385,14 @@ type countingRunner struct {
 	sandbox.Runner
 	n      atomic.Int64
 	lastNS atomic.Int64
+	done   atomic.Int64 // runs finished since start (the election's experience)
 }
 
 func (c *countingRunner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 	c.n.Add(1)
 	defer func() {
 		c.n.Add(-1)
+		c.done.Add(1)
 		c.lastNS.Store(time.Now().UnixNano())
 	}()
 	return c.Runner.Run(ctx, spec)

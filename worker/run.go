@@ -29,6 +29,7 @@ import (
 	"chorus/budget"
 	"chorus/config"
 	"chorus/devserver"
+	"chorus/election"
 	"chorus/intake"
 	"chorus/ops"
 	"chorus/provider/board"
@@ -72,6 +73,9 @@ type options struct {
 	heartbeatTimeout     time.Duration
 	queueTimeout         time.Duration
 	sweepInterval        time.Duration
+	electionProfile      string
+	electionHeartbeat    time.Duration
+	electionTimeout      time.Duration
 	logLevel             string
 	logFormat            string
 }
@@ -125,6 +129,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.dhtMode, "dht", "auto", "Kademlia DHT mode: auto, client, server or off (private to chorus, bootstrapped from --bootstrap)")
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
+	fs.StringVar(&o.electionProfile, "election-profile", election.ProfileDefault, "admin election timing: default (heartbeat 5s, timeout 15s, stability 30s) or fast (1s, 3s, 10s)")
+	fs.DurationVar(&o.electionHeartbeat, "election-heartbeat", 0, "admin heartbeat interval (0: the profile's, 5s by default)")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", 0, "time without an admin heartbeat before an election (0: the profile's, 15s by default; at least two heartbeats)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +160,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.availabilityInterval <= 0 {
 		return o, errors.New("--availability-interval must be positive")
+	}
+	if _, err := electionConfig(o); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -285,9 +295,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// The task board: local with --dev (served on the ops port), remote
-	// otherwise.
+	// otherwise. The admin's intake lists it under its term; the board this
+	// worker serves refuses calls of a deposed admin's term (the fence
+	// knows the newest term from the election).
+	fence := &election.Fence{}
 	var tracker activities.Tracker
-	var lister intake.Lister
+	var intakeLister func(term uint64) intake.Lister
 	boardURL := o.boardURL
 	if o.dev && boardURL == "" {
 		b, err := board.Open(filepath.Join(dataDir, "board.db"))
@@ -295,15 +308,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer func() { err = errors.Join(err, b.Close()) }()
-		mux.Handle("/api/", b.Handler())
-		tracker, lister = b, openLister{b.List}
+		mux.Handle("/api/", fence.Guard(b.Handler()))
+		tracker, intakeLister = b, localLister(b, fence)
 		boardURL = opsURL
 	} else {
 		if boardURL == "" {
 			boardURL = "http://127.0.0.1:9090"
 		}
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
-		tracker, lister = c, openLister{c.List}
+		tracker, intakeLister = c, remoteLister(boardURL, fence)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -329,6 +342,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
+	// The admin election over the mesh; its duties (intake) need the
+	// Temporal client, so it runs from further down.
+	ecfg, err := electionConfig(o)
+	if err != nil {
+		return err
+	}
+	src := scoreSource{agent: !o.noAgent, expertise: len(agent.Expertise), capabilities: len(cfg.Agent.Capabilities), maxTasks: agent.MaxTasks, running: running}
+	// The election's metrics need the worker's Prometheus registry, which
+	// this worker does not build yet: nil registers none.
+	el, err := newElector(ecfg, m, dataDir, src, fence, nil, logger.With("component", "election"))
+	if err != nil {
+		return errors.Join(err, m.Close())
+	}
+	if err := el.register(health, mux); err != nil {
+		return errors.Join(err, m.Close())
+	}
 	// Not in the group: the broadcasts must stop before the node closes.
 	meshDone := make(chan error, 1)
 	go func() { meshDone <- m.Run(gctx) }()
@@ -358,10 +387,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	if o.dev {
-		sw := &intake.Sweeper{Tasks: lister, Starter: &intake.Starter{Client: c}, Interval: o.sweepInterval, Logger: logger.With("component", "intake")}
-		g.Go(func() error { return sw.Run(gctx) })
-	}
+	// Every worker takes part in the election; only the admin runs intake
+	// (OnStartLeading starts it, OnStopLeading stops it). Not in the group:
+	// intake must stop before the Temporal client closes.
+	el.temporal, el.lister, el.interval = c, intakeLister, o.sweepInterval
+	electionDone := make(chan error, 1)
+	go func() { electionDone <- el.Run(gctx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-electionDone)
+	}()
 
 	var polling atomic.Bool
 	if err := health.Register(ops.Check{Name: "worker", Critical: true, Interval: 5 * time.Second, Func: func(context.Context) error {
