@@ -28,6 +28,7 @@ Commands:
   watch    follow task progress live
   cancel   cancel a task's workflow (kills its sandbox)
   peers    list the gossip peers a worker knows
+  election show the admin election (status) or start one (trigger)
   audit    verify or query this node's audit log
 
 Common flags (every command):
@@ -60,13 +61,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	cmds := map[string]func(*env, []string) error{
-		"submit": cmdSubmit,
-		"list":   cmdList,
-		"status": cmdStatus,
-		"watch":  cmdWatch,
-		"cancel": cmdCancel,
-		"peers":  cmdPeers,
-		"audit":  cmdAudit,
+		"submit":   cmdSubmit,
+		"list":     cmdList,
+		"status":   cmdStatus,
+		"watch":    cmdWatch,
+		"cancel":   cmdCancel,
+		"peers":    cmdPeers,
+		"election": cmdElection,
+		"audit":    cmdAudit,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
