@@ -722,6 +722,10 @@ type ElectionCandidacy struct {
 	// Trigger is why the election started: heartbeat_timeout, no_admin,
 	// split_brain, quorum, manual.
 	Trigger string `json:"trigger,omitempty"`
+	// Override asks every node to take part even while it hears a live
+	// admin (a manual or split-brain election); without it only nodes
+	// without an admin join.
+	Override bool `json:"override,omitempty"`
 }
 
 func (ElectionCandidacy) MessageType() MessageType { return TypeElectionCandidacy }

@@ -15,11 +15,26 @@ import (
 	"chorus/workflows"
 )
 
+// MemoAdminTerm is the memo key holding the admin term under which intake
+// started a workflow: its fencing token.
+const MemoAdminTerm = "admin_term"
+
+// Fencer refuses a term that is no longer current (election.Fence).
+type Fencer interface {
+	Check(term uint64) error
+}
+
 // Starter starts task workflows.
 type Starter struct {
 	Client client.Client
 	// TaskQueue defaults to workflows.TaskQueue.
 	TaskQueue string
+	// Term, when set, is the admin term intake runs under; each workflow
+	// it starts carries it in its memo (MemoAdminTerm).
+	Term uint64
+	// Fence, when set, is asked before each start whether Term is still
+	// current; a deposed admin's start is refused with its error.
+	Fence Fencer
 }
 
 // Start starts the task's workflow, or returns the run that already exists
@@ -30,12 +45,21 @@ func (s *Starter) Start(ctx context.Context, t chorus.Task) (client.WorkflowRun,
 		queue = workflows.TaskQueue
 	}
 	id := t.Key().String()
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	if s.Fence != nil {
+		if err := s.Fence.Check(s.Term); err != nil {
+			return nil, fmt.Errorf("start workflow %s: %w", id, err)
+		}
+	}
+	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                queue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.TaskWorkflowName, workflows.TaskInput{Task: t})
+	}
+	if s.Term > 0 {
+		opts.Memo = map[string]any{MemoAdminTerm: s.Term}
+	}
+	run, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.TaskWorkflowName, workflows.TaskInput{Task: t})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		// The task ran before and finished; never run it again.

@@ -22,14 +22,15 @@ const usage = `Usage: starter <command> [flags]
 The chorus operator CLI.
 
 Commands:
-  submit   add a task to the board and start its workflow
-  list     list tasks on the board
-  status   show one task: board state, workflow, result
-  watch    follow task progress live
-  cancel   cancel a task's workflow (kills its sandbox)
-  peers    list the gossip peers a worker knows
+  submit       add a task to the board and start its workflow
+  list         list tasks on the board
+  status       show one task: board state, workflow, result
+  watch        follow task progress live
+  cancel       cancel a task's workflow (kills its sandbox)
+  peers        list the gossip peers a worker knows
   escalations  list coordination sessions escalated to humans
-  audit    verify or query this node's audit log
+  election     show the admin election (status) or start one (trigger)
+  audit        verify or query this node's audit log
 
 Common flags (every command):
   --temporal HOST:PORT   Temporal frontend (default 127.0.0.1:7233, env CHORUS_TEMPORAL)
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"peers":       cmdPeers,
 		"audit":       cmdAudit,
 		"escalations": cmdEscalations,
+		"election":    cmdElection,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -51,18 +51,6 @@ func (b *backbeatOptions) resolve(dev bool) error {
 	return nil
 }
 
-// backbeatAdmin says whether this worker publishes the BACKBEAT pulse and
-// the bar reports.
-//
-// ELECTION: until the election package lands, the --dev worker is the
-// admin. This is the one place to connect the election's leadership
-// callback (return the elector's "am I the admin" instead); the node asks
-// it every beat and at least every second.
-func backbeatAdmin(o options) func() bool {
-	dev := o.dev
-	return func() bool { return dev }
-}
-
 // beatBudget is an operation's beat budget on this agent: the longest a
 // task should take here (the help window, the AI rung's wall time and the
 // execution timeout) in beats at the tempo, and at least one.
@@ -73,9 +61,11 @@ func beatBudget(agent activities.AgentInfo, bpm float64) int {
 
 // startBackbeat joins the BACKBEAT topic and builds the node, with its
 // health check "backbeat" (not critical: a lost pulse degrades, it does not
-// stop the agent) and GET /api/v1/backbeat on mux. Its metrics go to reg
-// (nil: none). The caller runs it.
-func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, mux *http.ServeMux, health *ops.Health,
+// stop the agent) and GET /api/v1/backbeat on mux. isAdmin says whether
+// this worker is the admin, which publishes the pulse and the bar reports;
+// the node asks it every beat and at least every second. Its metrics go to
+// reg (nil: none). The caller runs it.
+func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, isAdmin func() bool, mux *http.ServeMux, health *ops.Health,
 	reg prometheus.Registerer, logger *slog.Logger) (*backbeat.Node, error) {
 	topic, err := node.Join(gossip.TopicBackbeat)
 	if err != nil {
@@ -87,7 +77,7 @@ func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, mux
 	cfg.TempoBPM = o.backbeat.tempo
 	cfg.BarLength = o.backbeat.bar
 	cfg.Budget = beatBudget(agent, o.backbeat.tempo)
-	cfg.IsAdmin = backbeatAdmin(o)
+	cfg.IsAdmin = isAdmin
 	cfg.Logger = logger
 	cfg.Metrics = reg
 	bb, err := backbeat.New(cfg, topic)

@@ -205,7 +205,7 @@ func TestBackbeatWiring(t *testing.T) {
 		health := ops.NewHealth(nil, nil)
 		health.Routes(mux)
 		agent := activities.AgentInfo{ID: id, ExecutionTimeout: 10 * time.Second}
-		bb, err := startBackbeat(o, node, agent, mux, health, nil, discardLogger())
+		bb, err := startBackbeat(o, node, agent, func() bool { return o.dev }, mux, health, nil, discardLogger())
 		if err != nil {
 			t.Fatal(err)
 		}

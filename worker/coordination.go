@@ -16,16 +16,6 @@ import (
 	"chorus/provider/board"
 )
 
-// coordinationAdmin decides whether this worker is the coordination admin:
-// the node that looks for dependencies between tasks and owns the sessions
-// it opens (SPEC section 7). Until the admin election (SPEC section 6) is
-// wired into the worker, the --dev worker, which already runs task intake,
-// is the admin. This is the one place to swap for the election's
-// "am I leading" once it exists.
-func coordinationAdmin(o options) func() bool {
-	dev := o.dev
-	return func() bool { return dev }
-}
 
 // coordinator is the worker's meta-coordination: the driver on the gossip
 // node and the store behind GET /api/v1/escalations.

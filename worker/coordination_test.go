@@ -19,12 +19,6 @@ import (
 	"chorus/provider/board"
 )
 
-func TestCoordinationAdminIsTheDevWorker(t *testing.T) {
-	if !coordinationAdmin(options{dev: true})() || coordinationAdmin(options{})() {
-		t.Fatal("the --dev worker must be the coordination admin, a joining worker not")
-	}
-}
-
 func TestCoordinationConfigFromTheFile(t *testing.T) {
 	// Zero values keep the package defaults, which are the SPEC's.
 	if got, want := coordinationConfig(config.Default().Coordination), coordination.DefaultConfig(); !reflect.DeepEqual(got, want) {
@@ -95,7 +89,7 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	coord, err := startCoordination(config.Coordination{}, "dev", coordinationAdmin(o), dir, m, b.List, aiRung{}, auditRecorder{auditLog}, logger)
+	coord, err := startCoordination(config.Coordination{}, "dev", func() bool { return true }, dir, m, b.List, aiRung{}, auditRecorder{auditLog}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

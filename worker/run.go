@@ -29,6 +29,7 @@ import (
 	"chorus/budget"
 	"chorus/config"
 	"chorus/devserver"
+	"chorus/election"
 	"chorus/intake"
 	"chorus/ops"
 	"chorus/provider/board"
@@ -72,6 +73,9 @@ type options struct {
 	heartbeatTimeout     time.Duration
 	queueTimeout         time.Duration
 	sweepInterval        time.Duration
+	electionProfile      string
+	electionHeartbeat    time.Duration
+	electionTimeout      time.Duration
 	logLevel             string
 	logFormat            string
 	backbeat             backbeatOptions
@@ -126,6 +130,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.dhtMode, "dht", "auto", "Kademlia DHT mode: auto, client, server or off (private to chorus, bootstrapped from --bootstrap)")
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
+	fs.StringVar(&o.electionProfile, "election-profile", election.ProfileDefault, "admin election timing: default (heartbeat 5s, timeout 15s, stability 30s) or fast (1s, 3s, 10s)")
+	fs.DurationVar(&o.electionHeartbeat, "election-heartbeat", 0, "admin heartbeat interval (0: the profile's, 5s by default)")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", 0, "time without an admin heartbeat before an election (0: the profile's, 15s by default; at least two heartbeats)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	o.backbeat.register(fs, getenv)
@@ -159,6 +166,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("--availability-interval must be positive")
 	}
 	if err := o.backbeat.resolve(o.dev); err != nil {
+		return o, err
+	}
+	if _, err := electionConfig(o); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -292,9 +302,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// The task board: local with --dev (served on the ops port), remote
-	// otherwise.
+	// otherwise. The admin's intake lists it under its term; the board this
+	// worker serves refuses calls of a deposed admin's term (the fence
+	// knows the newest term from the election).
+	fence := &election.Fence{}
 	var tracker activities.Tracker
-	var lister intake.Lister
+	var intakeLister func(term uint64) intake.Lister
 	var listTasks listFunc
 	boardURL := o.boardURL
 	if o.dev && boardURL == "" {
@@ -303,15 +316,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer func() { err = errors.Join(err, b.Close()) }()
-		mux.Handle("/api/", b.Handler())
-		tracker, lister, listTasks = b, openLister{b.List}, b.List
+		mux.Handle("/api/", fence.Guard(b.Handler()))
+		tracker, intakeLister, listTasks = b, localLister(b, fence), b.List
 		boardURL = opsURL
 	} else {
 		if boardURL == "" {
 			boardURL = "http://127.0.0.1:9090"
 		}
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
-		tracker, lister, listTasks = c, openLister{c.List}, c.List
+		tracker, intakeLister, listTasks = c, remoteLister(boardURL, fence), c.List
 	}
 	// The issue trackers of providers:, routed by the key's provider.
 	fg, err := newForges(cfg.Providers, getenv, func(s string) string { out, _ := redactor.Redact(s); return out }, logger)
@@ -346,6 +359,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
 	mux.HandleFunc("GET /api/v1/rooms/{issue}", m.serveRoom)
+	// The admin election over the mesh; its duties (intake) need the
+	// Temporal client, so it runs from further down.
+	ecfg, err := electionConfig(o)
+	if err != nil {
+		return err
+	}
+	src := scoreSource{agent: !o.noAgent, expertise: len(agent.Expertise), capabilities: len(cfg.Agent.Capabilities), maxTasks: agent.MaxTasks, running: running}
+	// The election's metrics need the worker's Prometheus registry, which
+	// this worker does not build yet: nil registers none.
+	el, err := newElector(ecfg, m, dataDir, src, fence, nil, logger.With("component", "election"))
+	if err != nil {
+		return errors.Join(err, m.Close())
+	}
+	if err := el.register(health, mux); err != nil {
+		return errors.Join(err, m.Close())
+	}
 	// Not in the group: the broadcasts must stop before the node closes.
 	meshDone := make(chan error, 1)
 	go func() { meshDone <- m.Run(gctx) }()
@@ -355,7 +384,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	// Meta-coordination on the same node (worker/coordination.go); it
 	// stops before the node closes.
-	coord, err := startCoordination(cfg.Coordination, agent.ID, coordinationAdmin(o), dataDir, m, listTasks, rung, recorder, logger.With("component", "coordination"))
+	coord, err := startCoordination(cfg.Coordination, agent.ID, el.leading, dataDir, m, listTasks, rung, recorder, logger.With("component", "coordination"))
 	if err != nil {
 		return err
 	}
@@ -366,10 +395,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cancel()
 		err = errors.Join(err, <-coordDone)
 	}()
-	// BACKBEAT: the pulse (while admin, see backbeatAdmin), this node's
+	// BACKBEAT: the pulse (while this worker is the admin), this node's
 	// beat clock, and the claims of the operations it drives. Its metrics
 	// registerer is nil until the worker has a metrics registry.
-	beat, err := startBackbeat(o, m.node, agent, mux, health, nil, logger.With("component", "backbeat"))
+	beat, err := startBackbeat(o, m.node, agent, el.leading, mux, health, nil, logger.With("component", "backbeat"))
 	if err != nil {
 		return err
 	}
@@ -402,15 +431,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	if o.dev {
-		sw := &intake.Sweeper{Tasks: lister, Starter: &intake.Starter{Client: c}, Interval: o.sweepInterval, Logger: logger.With("component", "intake")}
-		g.Go(func() error { return sw.Run(gctx) })
-		runForges, err := forgeIntake(mux, fg, startTask(sw.Starter), logger)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return runForges(gctx) })
+	// The issue trackers' intake (webhooks now, pollers while admin)
+	// starts workflows as the admin of the current term.
+	runForges, err := forgeIntake(mux, fg, el.startTask, logger)
+	if err != nil {
+		return err
 	}
+	el.forges = runForges
+	// Every worker takes part in the election; only the admin runs intake
+	// (OnStartLeading starts it, OnStopLeading stops it). Not in the group:
+	// intake must stop before the Temporal client closes.
+	el.temporal, el.lister, el.interval = c, intakeLister, o.sweepInterval
+	electionDone := make(chan error, 1)
+	go func() { electionDone <- el.Run(gctx) }()
+	defer func() {
+		cancel()
+		err = errors.Join(err, <-electionDone)
+	}()
 
 	var polling atomic.Bool
 	if err := health.Register(ops.Check{Name: "worker", Critical: true, Interval: 5 * time.Second, Func: func(context.Context) error {

@@ -17,7 +17,7 @@ func TestHelp(t *testing.T) {
 	if err != errHelp {
 		t.Fatalf("err = %v, want errHelp", err)
 	}
-	for _, flag := range []string{"--dev", "-data-dir", "-ops-addr", "-temporal-port", "-ui-port", "-config", "-temporal", "-agent-id"} {
+	for _, flag := range []string{"--dev", "-data-dir", "-ops-addr", "-temporal-port", "-ui-port", "-config", "-temporal", "-agent-id", "-election-profile", "-election-heartbeat", "-election-timeout"} {
 		if !strings.Contains(errOut.String(), strings.TrimLeft(flag, "-")) {
 			t.Errorf("help does not mention %s", flag)
 		}
@@ -46,6 +46,9 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"--heartbeat-timeout", "0s"}, "--heartbeat-timeout"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--election-profile", "turbo"}, "--election-profile"},
+		{[]string{"--election-heartbeat", "5s", "--election-timeout", "6s"}, "two heartbeats"},
+		{[]string{"--election-timeout", "-1s"}, "must not be negative"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
