@@ -16,7 +16,6 @@ import (
 	"chorus/provider/board"
 )
 
-
 // coordinator is the worker's meta-coordination: the driver on the gossip
 // node and the store behind GET /api/v1/escalations.
 type coordinator struct {
