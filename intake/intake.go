@@ -10,8 +10,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"chorus"
+	"chorus/selection"
 	"chorus/workflows"
 )
 
@@ -55,6 +57,9 @@ func (s *Starter) Start(ctx context.Context, t chorus.Task) (client.WorkflowRun,
 		TaskQueue:                queue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// The workflow's tasks (and the activities that inherit it) wait
+		// in a backlog in priority order.
+		Priority: temporal.Priority{PriorityKey: selection.PriorityKey(t.Priority, false)},
 	}
 	if s.Term > 0 {
 		opts.Memo = map[string]any{MemoAdminTerm: s.Term}
@@ -82,14 +87,20 @@ type Sweeper struct {
 	Starter  *Starter
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Score, when set, is the best score an agent known here has for a
+	// task (selection.Best); it orders tasks of equal priority.
+	Score func(chorus.Task) float64
 }
 
-// Sweep starts a workflow for every open task and returns how many it saw.
+// Sweep starts a workflow for every open task, in the SPEC's order
+// (priority, best score, age, then how many open tasks wait for it), and
+// returns how many it saw.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	tasks, err := s.Tasks.ListOpen(ctx, 1000)
 	if err != nil {
 		return 0, fmt.Errorf("list open tasks: %w", err)
 	}
+	tasks = Order(tasks, s.Score)
 	var errs []error
 	for _, t := range tasks {
 		if _, err := s.Starter.Start(ctx, t); err != nil {
@@ -117,4 +128,33 @@ func (s *Sweeper) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Order returns tasks in the order work is taken (selection.Order):
+// priority, then the best agent's score (score may be nil), then age, then
+// how many of the given tasks depend on each.
+func Order(tasks []chorus.Task, score func(chorus.Task) float64) []chorus.Task {
+	blocks := map[string]int{}
+	for _, t := range tasks {
+		for _, d := range t.Dependencies {
+			blocks[d]++
+		}
+	}
+	byKey := make(map[string]chorus.Task, len(tasks))
+	work := make([]selection.Work, 0, len(tasks))
+	for _, t := range tasks {
+		k := t.Key().String()
+		byKey[k] = t
+		w := selection.Work{Key: k, Priority: t.Priority, CreatedAt: t.CreatedAt, Blocks: blocks[k]}
+		if score != nil {
+			w.Score = score(t)
+		}
+		work = append(work, w)
+	}
+	selection.Order(work)
+	out := make([]chorus.Task, 0, len(work))
+	for _, w := range work {
+		out = append(out, byKey[w.Key])
+	}
+	return out
 }

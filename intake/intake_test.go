@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,4 +84,35 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestOrderTakesPriorityScoreAgeAndBlocking(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(n, prio int, age time.Duration, deps ...string) chorus.Task {
+		return chorus.Task{Provider: "board", Repository: "r", Number: n, Title: "t", Priority: prio, CreatedAt: t0.Add(-age), Dependencies: deps}
+	}
+	tasks := []chorus.Task{
+		mk(1, 5, time.Hour),
+		mk(2, 9, 0),
+		mk(3, 5, 2*time.Hour),
+		mk(4, 5, 2*time.Hour, "task/board/r/5"), // 4 waits for 5
+		mk(5, 5, 2*time.Hour),
+		mk(6, 5, 3*time.Hour), // oldest, but no agent is good at it
+	}
+	score := func(t chorus.Task) float64 {
+		if t.Number == 6 {
+			return 0.2
+		}
+		return 0.8
+	}
+	var got []int
+	for _, t := range intake.Order(tasks, score) {
+		got = append(got, t.Number)
+	}
+	// 2: highest priority; then among priority 5 by score (6 last), age
+	// (3, 4, 5 before 1), and 5 before its peers of the same age because
+	// 4 waits for it.
+	if want := []int{2, 5, 3, 4, 1, 6}; !slices.Equal(got, want) {
+		t.Fatalf("order = %v, want %v", got, want)
+	}
 }

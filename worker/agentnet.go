@@ -39,6 +39,16 @@ func (m *mesh) Candidates() []selection.Candidate {
 	return out
 }
 
+// bestScore is the score of the best agent this node knows for a task,
+// qualified or not (0 when it knows none): intake's ordering.
+func (m *mesh) bestScore(t chorus.Task) float64 {
+	_, scores, _ := selection.Best(selection.Requirement{Role: t.Role, Expertise: t.Expertise}, m.Candidates(), nil)
+	if len(scores) == 0 {
+		return 0
+	}
+	return scores[0].Score
+}
+
 // AnnounceClaim implements activities.Announcer: task_progress (claimed)
 // with the claim time and the estimated completion, then the seed of the
 // task's HMMM room, which this node joins for the task's life. Both are

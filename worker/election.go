@@ -71,6 +71,9 @@ type elector struct {
 	interval time.Duration
 	// forges runs the issue trackers' pollers; nil without providers.
 	forges func(ctx context.Context) error
+	// score is the best score of a known agent for a task, for intake's
+	// order; nil orders by priority and age only.
+	score func(chorus.Task) float64
 
 	// starter is the intake of the current term while admin, else nil.
 	starter atomic.Pointer[intake.Starter]
@@ -187,6 +190,7 @@ func (e *elector) startDuties(ctx context.Context, term uint64) {
 		Starter:  starter,
 		Interval: e.interval,
 		Logger:   e.logger.With("component", "intake", "term", term),
+		Score:    e.score,
 	}
 	e.starter.Store(starter)
 	e.logger.Info("admin duties started", "term", term, "duties", "intake")

@@ -441,7 +441,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Every worker takes part in the election; only the admin runs intake
 	// (OnStartLeading starts it, OnStopLeading stops it). Not in the group:
 	// intake must stop before the Temporal client closes.
-	el.temporal, el.lister, el.interval = c, intakeLister, o.sweepInterval
+	el.temporal, el.lister, el.interval, el.score = c, intakeLister, o.sweepInterval, m.bestScore
 	electionDone := make(chan error, 1)
 	go func() { electionDone <- el.Run(gctx) }()
 	defer func() {
