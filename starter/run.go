@@ -29,6 +29,9 @@ Commands:
   cancel   cancel a task's workflow (kills its sandbox)
   peers    list the gossip peers a worker knows
   audit    verify or query this node's audit log
+  license  issue, revoke and inspect licenses (KACHING)
+  license-server
+           run a license authority
 
 Common flags (every command):
   --temporal HOST:PORT   Temporal frontend (default 127.0.0.1:7233, env CHORUS_TEMPORAL)
@@ -67,6 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"cancel": cmdCancel,
 		"peers":  cmdPeers,
 		"audit":  cmdAudit,
+		// Licensing (KACHING): license.go.
+		"license":        cmdLicense,
+		"license-server": cmdLicenseServer,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
