@@ -63,7 +63,7 @@ const (
 var (
 	licenseIDRe = regexp.MustCompile(`^lic-[0-9a-f]{32}$`)
 	tierRe      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	nameRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/-]*$`)
+	nameRe      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:@/-]*$`)
 )
 
 // License is one grant of the right to run chorus workers.
@@ -215,7 +215,7 @@ func checkName(field, v string) error {
 	case len(v) > maxIDLen:
 		return fieldErr(field, "must be at most %d bytes, got %d", maxIDLen, len(v))
 	case !nameRe.MatchString(v):
-		return fieldErr(field, "must match [A-Za-z0-9][A-Za-z0-9._:@/-]*, got %q", truncate(v, 80))
+		return fieldErr(field, "must match [A-Za-z0-9_][A-Za-z0-9_.:@/-]*, got %q", truncate(v, 80))
 	}
 	return nil
 }
