@@ -3,6 +3,7 @@ package licensing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,5 +263,38 @@ func TestEnsureDevLicense(t *testing.T) {
 	st, err := a.Status(ctx, fresh.ID)
 	if err != nil || !st.Dev || st.Note != DevLicenseNote {
 		t.Fatalf("status: %+v %v", st, err)
+	}
+}
+
+func TestConcurrentActivationsNeverExceedTheSeats(t *testing.T) {
+	// Two authorities on one store, as two processes would be, and many
+	// nodes at once: exactly Nodes of them get a seat.
+	dir := t.TempDir()
+	clock := newClock()
+	a, b := newTestAuthority(t, dir, clock), newTestAuthority(t, dir, clock)
+	l := issue(t, a, 3, "prod")
+	errs := make(chan error, 12)
+	for i := range 12 {
+		auth := a
+		if i%2 == 1 {
+			auth = b
+		}
+		go func() {
+			_, err := auth.Activate(context.Background(), ActivateRequest{LicenseID: l.ID, ClusterID: "prod", NodeID: fmt.Sprintf("n%d", i)})
+			errs <- err
+		}()
+	}
+	granted := 0
+	for range 12 {
+		switch err := <-errs; {
+		case err == nil:
+			granted++
+		case !errors.Is(err, ErrSeatsExhausted):
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	st, err := a.Status(context.Background(), l.ID)
+	if granted != 3 || err != nil || st.SeatsInUse != 3 || st.Seats[0].Seat != 1 || st.Seats[2].Seat != 3 {
+		t.Fatalf("%d granted, status %+v, %v", granted, st, err)
 	}
 }
