@@ -31,6 +31,9 @@ Commands:
   escalations  list coordination sessions escalated to humans
   election     show the admin election (status) or start one (trigger)
   audit        verify or query this node's audit log
+  license      issue, revoke and inspect licenses (KACHING)
+  license-server
+               run a license authority
 
 Common flags (every command):
   --temporal HOST:PORT   Temporal frontend (default 127.0.0.1:7233, env CHORUS_TEMPORAL)
@@ -71,6 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"audit":       cmdAudit,
 		"escalations": cmdEscalations,
 		"election":    cmdElection,
+		// Licensing (KACHING): license.go.
+		"license":        cmdLicense,
+		"license-server": cmdLicenseServer,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -21,17 +21,15 @@ import (
 
 // backbeatOptions are the BACKBEAT flags.
 type backbeatOptions struct {
-	tempo     float64
-	tempoSet  bool
-	bar       int
-	clusterID string
+	tempo    float64
+	tempoSet bool
+	bar      int
 }
 
 func (b *backbeatOptions) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Float64Var(&b.tempo, "backbeat-tempo", backbeat.DefaultTempoBPM,
 		fmt.Sprintf("BACKBEAT tempo in beats per minute, of the pulse this worker publishes as admin and of its local clock until it hears one (%v with --dev unless given)", backbeat.DevTempoBPM))
 	fs.IntVar(&b.bar, "backbeat-bar", backbeat.DefaultBarLength, "BACKBEAT beats per bar; the admin publishes one bar report per bar")
-	fs.StringVar(&b.clusterID, "cluster-id", envOr(getenv, "CHORUS_CLUSTER_ID", "chorus"), "cluster id carried by BACKBEAT frames and reports; workers ignore those of other clusters (env CHORUS_CLUSTER_ID)")
 }
 
 // resolve applies the --dev tempo and checks the values.
@@ -44,9 +42,6 @@ func (b *backbeatOptions) resolve(dev bool) error {
 	}
 	if b.bar < 1 {
 		return fmt.Errorf("--backbeat-bar: %d must be at least 1", b.bar)
-	}
-	if b.clusterID == "" {
-		return fmt.Errorf("--cluster-id: must not be empty")
 	}
 	return nil
 }
@@ -72,7 +67,7 @@ func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, isA
 		return nil, fmt.Errorf("backbeat: %w", err)
 	}
 	cfg := backbeat.DefaultConfig()
-	cfg.ClusterID = o.backbeat.clusterID
+	cfg.ClusterID = o.lic.clusterID // --cluster-id, the license's cluster
 	cfg.AgentID = agent.ID
 	cfg.TempoBPM = o.backbeat.tempo
 	cfg.BarLength = o.backbeat.bar

@@ -28,15 +28,14 @@ func TestBackbeatFlags(t *testing.T) {
 		cluster string
 		wantErr string
 	}{
-		{args: nil, tempo: 2, bar: 120, cluster: "chorus"},
-		{args: []string{"--dev"}, tempo: 30, bar: 120, cluster: "chorus"},
-		{args: []string{"--dev", "--backbeat-tempo", "2"}, tempo: 2, bar: 120, cluster: "chorus"},
+		{args: nil, tempo: 2, bar: 120, cluster: "dev"},
+		{args: []string{"--dev"}, tempo: 30, bar: 120, cluster: "dev"},
+		{args: []string{"--dev", "--backbeat-tempo", "2"}, tempo: 2, bar: 120, cluster: "dev"},
 		{args: []string{"--backbeat-tempo", "600", "--backbeat-bar", "10", "--cluster-id", "lab"}, tempo: 600, bar: 10, cluster: "lab"},
 		{env: map[string]string{"CHORUS_CLUSTER_ID": "envlab"}, tempo: 2, bar: 120, cluster: "envlab"},
 		{args: []string{"--backbeat-tempo", "0"}, wantErr: "--backbeat-tempo"},
 		{args: []string{"--backbeat-tempo", "7000"}, wantErr: "--backbeat-tempo"},
 		{args: []string{"--backbeat-bar", "0"}, wantErr: "--backbeat-bar"},
-		{args: []string{"--cluster-id", ""}, wantErr: "--cluster-id"},
 	}
 	for _, c := range cases {
 		getenv := func(k string) string { return c.env[k] }
@@ -51,8 +50,8 @@ func TestBackbeatFlags(t *testing.T) {
 			t.Errorf("%q: %v", c.args, err)
 			continue
 		}
-		if o.backbeat.tempo != c.tempo || o.backbeat.bar != c.bar || o.backbeat.clusterID != c.cluster {
-			t.Errorf("%q: tempo %v bar %d cluster %q; want %v %d %q", c.args, o.backbeat.tempo, o.backbeat.bar, o.backbeat.clusterID, c.tempo, c.bar, c.cluster)
+		if o.backbeat.tempo != c.tempo || o.backbeat.bar != c.bar || o.lic.clusterID != c.cluster {
+			t.Errorf("%q: tempo %v bar %d cluster %q; want %v %d %q", c.args, o.backbeat.tempo, o.backbeat.bar, o.lic.clusterID, c.tempo, c.bar, c.cluster)
 		}
 	}
 }

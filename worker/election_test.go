@@ -98,7 +98,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s", what, within)
 		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+		<-time.After(20 * time.Millisecond) // polling a condition, with a deadline
 	}
 }
 

@@ -79,6 +79,7 @@ type options struct {
 	logLevel             string
 	logFormat            string
 	backbeat             backbeatOptions
+	lic                  licenseOptions
 }
 
 const usage = `Usage: worker [flags]
@@ -87,9 +88,13 @@ Runs one chorus agent node: a Temporal worker that claims tasks, executes them
 in a Docker sandbox and reports completion, plus the ops HTTP server.
 
   worker --dev                          everything in one process: Temporal server
-                                        (SQLite under --data-dir), Web UI, task board
-  worker --temporal HOST:PORT --agent-id b
+                                        (SQLite under --data-dir), Web UI, task board,
+                                        license authority and a dev license for itself
+  worker --temporal HOST:PORT --agent-id b --license ID
                                         join an existing cluster as another agent
+                                        (starter license issue prints an ID)
+
+No valid license, no start: a worker without --dev needs --license.
 
 Flags:
 `
@@ -135,6 +140,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.electionTimeout, "election-timeout", 0, "time without an admin heartbeat before an election (0: the profile's, 15s by default; at least two heartbeats)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
+	addLicenseFlags(fs, &o.lic, getenv)
 	o.backbeat.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -237,11 +243,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	rung, err := newAIRung(cfg, agent, getenv)
-	if err != nil {
-		return err
-	}
-	agent.Models = rung.order
 	if !o.dev && !o.dataDirSet {
 		o.dataDir = filepath.Join(o.dataDir, "agents", agent.ID)
 	}
@@ -259,6 +260,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer unlock()
+	// The license before anything that works (the AI provider, the mesh,
+	// the Temporal workers): no valid license, no start (license.go).
+	lic, err := startLicense(ctx, o, dataDir, agent.ID, getenv, nil, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, lic.Close()) }()
+	rung, err := newAIRung(cfg, agent, getenv)
+	if err != nil {
+		return err
+	}
+	agent.Models = rung.order
 	// The node's audit log: task lifecycle and network events, redacted,
 	// chained and signed.
 	redactBytes := func(b []byte) []byte { out, _ := redactor.RedactBytes(b); return out }
@@ -281,6 +294,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	health := ops.NewHealth(logger, nil)
 	mux := http.NewServeMux()
 	health.Routes(mux)
+	lic.serve(mux, opsURL, stdout)
+	if err := health.Register(ops.Check{Name: "license", Critical: true, Interval: 5 * time.Second, Func: lic.check}); err != nil {
+		return err
+	}
 
 	temporalAddr := o.temporal
 	if o.dev {
@@ -343,6 +360,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			err = werr
 		}
 	}()
+	g.Go(func() error { return lic.gate.Run(gctx) })
 	// The gossip mesh: peers, their broadcasts, and ours.
 	running := newCountingRunner()
 	var meshAgent *activities.AgentInfo
@@ -455,6 +473,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		}
 		if !polling.Load() {
+			if err := lic.gate.Allowed(); err != nil {
+				return fmt.Errorf("worker is not polling: %w", err)
+			}
 			return errors.New("worker is not polling yet")
 		}
 		return nil
@@ -519,46 +540,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 
-		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
-		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
-		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: escalator{coord: coord, audit: recorder, self: m.node.ID()}}
-		shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
-		shared.RegisterActivity(&activities.Selector{Peers: m})
-		shared.RegisterActivity(collab)
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: beatRecorder{next: recorder, beat: beat, logger: logger.With("component", "backbeat")},
-			Progress: m, Logger: logger.With("component", "provider")})
-		// The control queue: short activities for this agent (accepting a
-		// claim, asking for help, posting to a task's room) that must not
-		// wait behind executions for one of the max_tasks slots.
-		ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{})
-		ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
-		ctl.RegisterActivity(collab)
-		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
 		running.Runner = runner
-		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
 		if err != nil {
 			return err
 		}
-		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
-			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
-			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
-		own.RegisterActivity(&activities.Mock{})
-		// Histories recorded before the control queue ask for help here.
-		own.RegisterActivity(collab)
-		if err := shared.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
+		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: escalator{coord: coord, audit: recorder, self: m.node.ID()}}
+		// The Temporal workers run only while the license allows work;
+		// they are built anew each time it does again (license.go).
+		startWorkers := func() (stop func(), err error) {
+			shared := worker.New(c, workflows.TaskQueue, worker.Options{})
+			shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
+			shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+			shared.RegisterActivity(&activities.Selector{Peers: m})
+			shared.RegisterActivity(collab)
+			shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: beatRecorder{next: recorder, beat: beat, logger: logger.With("component", "backbeat")},
+				Progress: m, Logger: logger.With("component", "provider")})
+			// The control queue: short activities for this agent (accepting
+			// a claim, asking for help, posting to a task's room) that must
+			// not wait behind executions for one of the max_tasks slots.
+			ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{})
+			ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+			ctl.RegisterActivity(collab)
+			own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
+			own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
+			own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
+				Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
+				Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
+			own.RegisterActivity(&activities.Mock{})
+			// Histories recorded before the control queue ask for help here.
+			own.RegisterActivity(collab)
+			if err := shared.Start(); err != nil {
+				return nil, fmt.Errorf("start worker: %w", err)
+			}
+			if err := own.Start(); err != nil {
+				shared.Stop()
+				return nil, fmt.Errorf("start agent worker: %w", err)
+			}
+			if err := ctl.Start(); err != nil {
+				own.Stop()
+				shared.Stop()
+				return nil, fmt.Errorf("start agent control worker: %w", err)
+			}
+			return func() { ctl.Stop(); own.Stop(); shared.Stop() }, nil
 		}
-		defer shared.Stop()
-		if err := own.Start(); err != nil {
-			return fmt.Errorf("start agent worker: %w", err)
+		workDone, err := lic.runWork(gctx, startWorkers, &polling, logger)
+		if err != nil {
+			return err
 		}
-		defer own.Stop()
-		if err := ctl.Start(); err != nil {
-			return fmt.Errorf("start agent control worker: %w", err)
-		}
-		defer ctl.Stop()
-		polling.Store(true)
+		// Before the runner closes: the workers stop first.
+		defer func() {
+			cancel()
+			<-workDone
+		}()
 	}
 	// Checks are all registered; from here on they run on their intervals.
 	g.Go(func() error { return health.Run(gctx) })

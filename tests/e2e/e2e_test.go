@@ -280,7 +280,7 @@ func TestSecondWorkerJoins(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	op := freePort(t)
-	c.start([]string{"--temporal", c.temporal, "--agent-id", "b", "--board", c.opsURL,
+	b := c.start([]string{"--temporal", c.temporal, "--agent-id", "b", "--board", c.opsURL,
 		"--data-dir", t.TempDir(), "--ops-addr", "127.0.0.1:" + itoa(op), "--log-format", "json",
 		"--mdns=false", "--availability-interval", "1s", "--role", "tester"})
 	s, code := c.submit(ctx, "--title", "for b", "--body", "```sh\necho from b\n```", "--wait")
@@ -309,6 +309,49 @@ func TestSecondWorkerJoins(t *testing.T) {
 			t.Fatalf("the dev node never listed worker b: %s", out)
 		}
 		waitTick()
+	}
+
+	// Licensing: a worker without --license refuses to start, naming the
+	// license, though the dev node's authority is right there.
+	joining := func(id string) []string {
+		return []string{"--temporal", c.temporal, "--agent-id", id, "--board", c.opsURL, "--data-dir", t.TempDir(),
+			"--ops-addr", "127.0.0.1:" + itoa(freePort(t)), "--log-format", "json", "--mdns=false"}
+	}
+	out, err := exec.CommandContext(ctx, c.worker, joining("nolicense")...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no license: pass --license") {
+		t.Fatalf("a worker without a license: %v: %s", err, out)
+	}
+	// One worker more than b's license has seats starts, takes no work,
+	// and says why.
+	license := b.args[slices.Index(b.args, "--license")+1]
+	extra := c.launch(append(joining("c"), "--license", license))
+	type check struct {
+		Name    string `json:"name"`
+		Healthy bool   `json:"healthy"`
+		Message string `json:"message"`
+	}
+	for {
+		var checks []check
+		if resp, err := http.Get(extra.opsURL + "/health/checks"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&checks)
+			resp.Body.Close()
+		}
+		i := slices.IndexFunc(checks, func(ch check) bool { return ch.Name == "license" })
+		if i >= 0 && !checks[i].Healthy && strings.Contains(checks[i].Message, "no free seat") && strings.Contains(checks[i].Message, license) {
+			break
+		}
+		select {
+		case <-extra.exited:
+			t.Fatalf("the extra worker exited:\n%s", extra.output())
+		default:
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the extra worker never said it has no seat: %+v\n%s", checks, extra.output())
+		}
+		waitTick()
+	}
+	if !strings.Contains(extra.output(), "no free seat") {
+		t.Fatalf("the extra worker's log does not say it has no seat:\n%s", extra.output())
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,6 +110,18 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 // start runs a worker with args and waits until it is ready.
 func (c *cluster) start(args []string) *node {
 	c.t.Helper()
+	n := c.launch(args)
+	n.waitReady(3 * time.Minute)
+	return n
+}
+
+// launch runs a worker with args. A worker joining the dev node gets a
+// license of its own from the dev node's authority.
+func (c *cluster) launch(args []string) *node {
+	c.t.Helper()
+	if !slices.Contains(args, "--dev") && !slices.Contains(args, "--license") {
+		args = append(args, "--license", c.issueLicense())
+	}
 	n := &node{t: c.t, args: args, log: &bytes.Buffer{}, exited: make(chan struct{})}
 	for i, a := range args {
 		if a == "--ops-addr" {
@@ -128,8 +141,21 @@ func (c *cluster) start(args []string) *node {
 			c.t.Logf("worker %v log:\n%s", args, n.output())
 		}
 	})
-	n.waitReady(3 * time.Minute)
 	return n
+}
+
+// issueLicense issues a one-seat license for cluster "dev" from the dev
+// node's authority (on its ops port), as an operator would.
+func (c *cluster) issueLicense() string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, errOut, code := c.starterCmd(ctx, "license", "issue", "--cluster", "dev", "--license-server", c.opsURL+"/license",
+		"--admin-token-file", filepath.Join(c.dataDir, "license", "admin.token"))
+	if code != 0 {
+		c.t.Fatalf("license issue: exit %d: %s", code, errOut)
+	}
+	return strings.TrimSpace(out)
 }
 
 func (n *node) output() string {
