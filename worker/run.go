@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -31,6 +32,7 @@ import (
 	"chorus/devserver"
 	"chorus/intake"
 	"chorus/ops"
+	"chorus/ops/temporalmetrics"
 	"chorus/provider/board"
 	"chorus/sandbox"
 	"chorus/sandbox/docker"
@@ -74,6 +76,8 @@ type options struct {
 	sweepInterval        time.Duration
 	logLevel             string
 	logFormat            string
+	drainFailures        int
+	drainTimeout         time.Duration
 }
 
 const usage = `Usage: worker [flags]
@@ -125,6 +129,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.dhtMode, "dht", "auto", "Kademlia DHT mode: auto, client, server or off (private to chorus, bootstrapped from --bootstrap)")
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
+	fs.IntVar(&o.drainFailures, "drain-failures", ops.DefaultFailureThreshold, "consecutive failed runs of a critical health check (temporal, worker) after which the worker drains and exits 1")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on drain or stop, how long running executions may take to finish before they are cancelled (and retried elsewhere)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	if err := fs.Parse(args); err != nil {
@@ -202,7 +208,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	// One registry for every metric of this worker, served on /metrics.
+	reg := prometheus.NewRegistry()
 	scfg := shhh.DefaultConfig()
+	scfg.Metrics = reg
 	for _, r := range cfg.Redaction.Rules {
 		scfg.Rules = append(scfg.Rules, shhh.Rule{Name: r.Name, Pattern: r.Pattern, Severity: r.Severity, Tags: r.Tags})
 	}
@@ -220,7 +229,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	rung, err := newAIRung(cfg, agent, getenv)
+	aiMetrics, err := ai.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	rung, err := newAIRung(cfg, agent, getenv, aiMetrics)
 	if err != nil {
 		return err
 	}
@@ -234,6 +247,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dataDir, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := registerProcessMetrics(reg, dataDir); err != nil {
+		return err
 	}
 	// One worker per data dir: its keys, audit log and ledgers are the
 	// node's own.
@@ -261,9 +277,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close()
 	opsURL := "http://" + ln.Addr().String()
 
-	health := ops.NewHealth(logger, nil)
+	health, drained, err := newHealth(o, logger, reg)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	health.Routes(mux)
+	mux.Handle("GET /metrics", ops.MetricsHandler(reg, reg))
 
 	temporalAddr := o.temporal
 	if o.dev {
@@ -297,6 +317,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer func() { err = errors.Join(err, b.Close()) }()
 		mux.Handle("/api/", b.Handler())
 		tracker, lister = b, openLister{b.List}
+		if err := registerProviderCheck(health, b); err != nil {
+			return err
+		}
 		boardURL = opsURL
 	} else {
 		if boardURL == "" {
@@ -304,6 +327,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
 		tracker, lister = c, openLister{c.List}
+		if err := registerProviderCheck(health, c); err != nil {
+			return err
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -324,9 +350,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !o.dev || o.boardURL != "" {
 		bootstrapFrom = boardURL
 	}
-	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, recorder, logger.With("component", "gossip"))
+	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, recorder, reg, logger.With("component", "gossip"))
 	if err != nil {
 		return err
+	}
+	if err := registerMeshChecks(health, m.node); err != nil {
+		return errors.Join(err, m.Close())
 	}
 	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
 	// Not in the group: the broadcasts must stop before the node closes.
@@ -338,10 +367,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
 
+	sdkMetrics, err := temporalmetrics.New(reg)
+	if err != nil {
+		return err
+	}
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  temporalAddr,
-		Namespace: o.namespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "sdk")),
+		MetricsHandler: sdkMetrics,
+		HostPort:       temporalAddr,
+		Namespace:      o.namespace,
+		Logger:         sdklog.NewStructuredLogger(logger.With("component", "sdk")),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to temporal at %s: %w", temporalAddr, err)
@@ -377,7 +411,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if !o.noAgent {
-		dcfg := docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox")}
+		dcfg := docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox"), Metrics: reg}
 		warm := cfg.Execution.WarmPool
 		if o.warmPool >= 0 {
 			warm = o.warmPool
@@ -433,22 +467,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 
-		shared := worker.New(c, workflows.TaskQueue, worker.Options{})
+		am, err := activities.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
+		shared := worker.New(c, workflows.TaskQueue, worker.Options{WorkerStopTimeout: o.drainTimeout})
 		shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
-		shared.RegisterActivity(&activities.Agent{Info: agent})
-		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Logger: logger.With("component", "provider")})
-		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
+		shared.RegisterActivity(&activities.Agent{Info: agent, Metrics: am})
+		shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder, Logger: logger.With("component", "provider"), Metrics: am})
+		own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks, WorkerStopTimeout: o.drainTimeout})
 		running.Runner = runner
-		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
+		own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor"), Metrics: am})
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
 		if err != nil {
 			return err
 		}
-		own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
+		if err := budget.RegisterMetrics(reg, daily); err != nil {
+			return err
+		}
+		own.RegisterActivity(&activities.AI{Metrics: am, Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
 			Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
 			Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
-		own.RegisterActivity(&activities.Mock{})
-		own.RegisterActivity(&activities.Collaborator{Publisher: m})
+		own.RegisterActivity(&activities.Mock{Metrics: am})
+		own.RegisterActivity(&activities.Collaborator{Publisher: m, Metrics: am})
 		if err := shared.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -464,9 +505,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("chorus worker ready", "agent", agent.ID, "temporal", temporalAddr, "ops", opsURL, "board", boardURL, "dev", o.dev)
 	fmt.Fprintf(stdout, "chorus worker %s ready: temporal %s, ops %s, board %s\n", agent.ID, temporalAddr, opsURL, boardURL)
 
-	<-gctx.Done()
-	logger.Info("shutting down")
-	return nil
+	return waitOrDrain(gctx, health, drained, logger, o.drainTimeout)
 }
 
 // agentFrom combines the config file and the flags.
@@ -541,7 +580,7 @@ type aiRung struct {
 
 // newAIRung builds a client per configured model; the agent's role picks
 // the primary model, the others are alternates.
-func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) string) (aiRung, error) {
+func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) string, metrics *ai.Metrics) (aiRung, error) {
 	b := cfg.Execution.Budget
 	r := aiRung{
 		clients: map[string]activities.Chatter{},
@@ -554,7 +593,7 @@ func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) 
 	}
 	var models []ai.Model
 	for _, m := range cfg.Agent.Models {
-		models = append(models, ai.Model{Name: m.Name, Provider: m.Provider, Endpoint: m.Endpoint, APIKeyEnv: m.APIKeyEnv,
+		models = append(models, ai.Model{Metrics: metrics, Name: m.Name, Provider: m.Provider, Endpoint: m.Endpoint, APIKeyEnv: m.APIKeyEnv,
 			APIKeyFile: m.APIKeyFile, Timeout: time.Duration(m.Timeout), Roles: m.Roles})
 	}
 	if len(models) == 0 {
