@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"chorus/devserver"
 	"chorus/ops"
 	"chorus/ops/opstest"
 	"chorus/provider/board"
@@ -321,3 +322,60 @@ func TestProviderCheckOverHTTP(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestWorkerDrainsWhenTemporalIsGone joins a worker to a Temporal server
+// (run here) and a board (over HTTP), then stops the server: the critical
+// temporal check fails (--drain-failures 1), readiness turns to draining,
+// the Temporal workers stop and run returns an error naming the check,
+// which main turns into exit status 1.
+func TestWorkerDrainsWhenTemporalIsGone(t *testing.T) {
+	dcfg := devserver.DefaultConfig()
+	dcfg.DataDir = t.TempDir()
+	dcfg.FrontendPort = freePort(t)
+	dcfg.UIPort = devserver.UIDisabled
+	dcfg.Logger = slogDiscard()
+	srv, err := devserver.Start(context.Background(), dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			srv.Stop()
+		}
+	})
+	b, err := board.Open(filepath.Join(t.TempDir(), "board.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	boardSrv := httptest.NewServer(b.Handler())
+	defer boardSrv.Close()
+
+	w := startWorker(t, "--temporal", srv.FrontendAddr(), "--board", boardSrv.URL, "--data-dir", t.TempDir(),
+		"--agent-id", "drain-test", "--drain-failures", "1", "--drain-timeout", "2s", "--dht", "off")
+	var ready struct{ Status string }
+	if code := getJSON(t, w.opsURL+"/health/ready", &ready); code != http.StatusOK {
+		t.Fatalf("/health/ready before the server stops = %d %q", code, ready.Status)
+	}
+
+	stopped = true
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The temporal check runs every 10 s; its next run fails and drains.
+	var exit error
+	select {
+	case exit = <-w.done:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("worker still running 90 s after Temporal stopped:\n%s", w.stderr.String())
+	}
+	w.done <- exit // for the cleanup
+	if exit == nil || !strings.Contains(exit.Error(), `critical health check "temporal"`) || !strings.Contains(exit.Error(), "drained") {
+		t.Fatalf("run = %v, want the drain naming the temporal check", exit)
+	}
+	logs := w.stderr.String()
+	if !strings.Contains(logs, `"msg":"draining: a critical health check keeps failing`) {
+		t.Errorf("no drain log line:\n%s", logs)
+	}
+}

@@ -130,7 +130,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&o.availabilityInterval, "availability-interval", 30*time.Second, "how often the agent broadcasts its availability")
 	fs.DurationVar(&o.helpWindow, "help-window", 30*time.Second, "how long a task of this agent collects help offers after asking its peers")
 	fs.IntVar(&o.drainFailures, "drain-failures", ops.DefaultFailureThreshold, "consecutive failed runs of a critical health check (temporal, worker) after which the worker drains and exits 1")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on drain or stop, how long running executions may take to finish before they are cancelled (and retried elsewhere)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "on drain or stop, how long running executions may take to finish before they are cancelled (and retried elsewhere); below the 30 s a supervisor such as Kubernetes waits after SIGTERM")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +159,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.availabilityInterval <= 0 {
 		return o, errors.New("--availability-interval must be positive")
+	}
+	if o.drainFailures < 1 {
+		return o, errors.New("--drain-failures must be at least 1")
+	}
+	if o.drainTimeout < 0 {
+		return o, errors.New("--drain-timeout must not be negative")
 	}
 	return o, nil
 }
