@@ -46,6 +46,8 @@ type Agent struct {
 	Info AgentInfo
 	// Announce, when set, publishes the claims Accept takes on.
 	Announce Announcer
+	// Metrics, when set, counts the placements.
+	Metrics *Metrics
 }
 
 // AgentQueue returns the task queue name of an agent.
@@ -54,5 +56,6 @@ func AgentQueue(agentID string) string { return "chorus-agent-" + agentID }
 // Identify returns the local agent's description. The worker that picks
 // this activity up is the one that takes the task.
 func (a *Agent) Identify(ctx context.Context, in IdentifyInput) (AgentInfo, error) {
+	a.Metrics.event(taskPlaced)
 	return a.Info, nil
 }

@@ -58,6 +58,9 @@ type AI struct {
 	// written (the SHHH redactor in the worker).
 	Redact func(string) string
 	Logger *slog.Logger
+	// Metrics, when set, counts the rung's runs, steps, corrections and
+	// budget stops.
+	Metrics *Metrics
 	// now is time.Now unless a test sets it.
 	now func() time.Time
 }
@@ -73,6 +76,14 @@ const maxFeedbackBytes = 4000
 
 // ExecuteAI runs the agent loop with one model.
 func (a *AI) ExecuteAI(ctx context.Context, in AIInput) (chorus.Result, error) {
+	done := a.Metrics.execution(chorus.ExecAI)
+	r, err := a.executeAI(ctx, in)
+	done(r, err)
+	a.Metrics.aiRun(r, err)
+	return r, err
+}
+
+func (a *AI) executeAI(ctx context.Context, in AIInput) (chorus.Result, error) {
 	client, ok := a.Models[in.Model]
 	if !ok {
 		return chorus.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("model %q is not configured on agent %s", in.Model, in.AgentID), ErrTypeModelUnavailable, nil)
@@ -164,6 +175,7 @@ func (a *AI) ExecuteAI(ctx context.Context, in AIInput) (chorus.Result, error) {
 			logT("error", err.Error())
 			return chorus.Result{}, classifyAI(err)
 		}
+		a.Metrics.event(aiStep)
 		tb.Charge(resp.TotalTokens())
 		if a.Daily != nil {
 			if err := a.Daily.Charge(resp.TotalTokens()); err != nil {
@@ -180,6 +192,7 @@ func (a *AI) ExecuteAI(ctx context.Context, in AIInput) (chorus.Result, error) {
 				return chorus.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("model %s: unusable reply after a correction: %v", in.Model, err), ErrTypeModelGarbage, nil)
 			}
 			corrected = true
+			a.Metrics.event(aiCorrection)
 			msgs = append(msgs, ai.Message{Role: "user", Content: "Your reply was not usable: " + err.Error() + `. Reply with one JSON object only: {"commands": ["..."], "done": false, "summary": "..."}`})
 			logT("message", msgs[len(msgs)-1])
 			continue

@@ -40,6 +40,8 @@ type Collaborator struct {
 	Publisher   HelpPublisher
 	Rooms       RoomPoster
 	Escalations Escalator
+	// Metrics, when set, counts the requests.
+	Metrics *Metrics
 }
 
 // RequestHelp publishes the request. Offers come back as signals, not as
@@ -48,7 +50,9 @@ func (c *Collaborator) RequestHelp(ctx context.Context, req HelpRequest) error {
 	if c.Publisher == nil {
 		return fmt.Errorf("request help for %s: this worker has no gossip node", req.Key)
 	}
-	if err := c.Publisher.PublishHelpRequest(ctx, req); err != nil {
+	err := c.Publisher.PublishHelpRequest(ctx, req)
+	c.Metrics.helpRequested(err)
+	if err != nil {
 		return fmt.Errorf("request help for %s: %w", req.Key, err)
 	}
 	return nil

@@ -15,6 +15,11 @@
 // workflow can branch on them. Large outputs stay on disk; results carry a
 // bounded tail and a file reference.
 //
+// Metrics: a *Metrics from NewMetrics, set on each struct, counts provider
+// calls and task outcomes (chorus_tasks_*) and the AI rung's runs, steps,
+// corrections and budget stops (chorus_ai_*); labels never hold a task
+// key.
+//
 // Concurrency: the structs are read-only after construction and safe for
 // concurrent activity executions.
 package activities

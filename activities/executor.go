@@ -68,6 +68,8 @@ type Executor struct {
 	// before their task is known, can serve them.
 	Unlabelled bool
 	Logger     *slog.Logger
+	// Metrics, when set, counts executions and heartbeats.
+	Metrics *Metrics
 }
 
 var scriptBlock = regexp.MustCompile("(?ms)^[ \t]*```[ \t]*(sh|bash|shell)[ \t]*\r?\n(.*?)^[ \t]*```")
@@ -105,6 +107,13 @@ func pathFor(key string) string { return unsafeChars.ReplaceAllString(key, "_") 
 // Result with Success false, not an error; a task with no script is the
 // non-retryable ErrTypeNoRunnableContent; sandbox failures are retried.
 func (e *Executor) Execute(ctx context.Context, in ExecuteInput) (chorus.Result, error) {
+	done := e.Metrics.execution(chorus.ExecScripted)
+	r, err := e.execute(ctx, in)
+	done(r, err)
+	return r, err
+}
+
+func (e *Executor) execute(ctx context.Context, in ExecuteInput) (chorus.Result, error) {
 	script := ExtractScript(in.Description)
 	if script == "" {
 		return chorus.Result{}, classify(fmt.Errorf("%w: the task description holds no ```sh block to run", chorus.ErrNoRunnableContent))
@@ -201,6 +210,7 @@ func (e *Executor) heartbeat(ctx context.Context, start time.Time, out *atomic.I
 		interval = 2 * time.Second
 	}
 	beat := func() {
+		e.Metrics.event(heartbeat)
 		activity.RecordHeartbeat(ctx, Progress{Phase: "executing", OutputBytes: out.Load(), ElapsedMS: time.Since(start).Milliseconds()})
 	}
 	// No beat at start: a heartbeat is a server round trip and a history

@@ -15,11 +15,21 @@ type MockInput struct {
 }
 
 // Mock is the last rung of the ladder: it does no work and says so.
-type Mock struct{}
+type Mock struct {
+	// Metrics, when set, counts the simulated executions.
+	Metrics *Metrics
+}
 
 // ExecuteMock returns a result labelled execution_type "mock". It runs
 // nothing, so it never reports real work: no commands, no files.
 func (m *Mock) ExecuteMock(ctx context.Context, in MockInput) (chorus.Result, error) {
+	done := m.Metrics.execution(chorus.ExecMock)
+	r := m.result(in)
+	done(r, nil)
+	return r, nil
+}
+
+func (m *Mock) result(in MockInput) chorus.Result {
 	msg := "simulated execution (mock): no real work was done"
 	return chorus.Result{
 		Success:          in.Succeed,
@@ -28,5 +38,5 @@ func (m *Mock) ExecuteMock(ctx context.Context, in MockInput) (chorus.Result, er
 		CommandsExecuted: []string{},
 		FilesGenerated:   []string{},
 		AgentID:          in.AgentID,
-	}, nil
+	}
 }

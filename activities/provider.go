@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"chorus"
 )
@@ -61,6 +62,8 @@ type Provider struct {
 	// the record of the task's state.
 	Audit  Auditor
 	Logger *slog.Logger
+	// Metrics, when set, counts the provider calls and task outcomes.
+	Metrics *Metrics
 }
 
 func (p *Provider) progress(ctx context.Context, ev ProgressEvent) {
@@ -74,6 +77,7 @@ func (p *Provider) audit(ctx context.Context, typ string, r AuditRecord) {
 		return
 	}
 	if err := p.Audit.Record(ctx, typ, r); err != nil && p.Logger != nil {
+		p.Metrics.event(auditFailed)
 		p.Logger.Warn("audit write failed", "type", typ, "key", r.Key, "error", err)
 	}
 }
@@ -134,7 +138,10 @@ func (p *Provider) Claim(ctx context.Context, in ClaimInput) (ClaimOutput, error
 	if err != nil {
 		return ClaimOutput{}, err
 	}
+	start := time.Now()
 	fence, err := p.Tasks.Claim(ctx, key, in.AgentID)
+	p.Metrics.providerCall("claim", start, err)
+	p.Metrics.claim(err)
 	if err != nil {
 		return ClaimOutput{}, classify(fmt.Errorf("claim %s: %w", key, err))
 	}
@@ -148,7 +155,13 @@ func (p *Provider) Release(ctx context.Context, in FenceInput) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Tasks.Release(ctx, key, in.Fence))
+	start := time.Now()
+	err = p.Tasks.Release(ctx, key, in.Fence)
+	p.Metrics.providerCall("release", start, err)
+	if err == nil {
+		p.Metrics.event(taskReleased)
+	}
+	return classify(err)
 }
 
 // MarkWorking moves the claimed task to working.
@@ -157,9 +170,13 @@ func (p *Provider) MarkWorking(ctx context.Context, in FenceInput) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Tasks.Start(ctx, key, in.Fence); err != nil {
+	start := time.Now()
+	err = p.Tasks.Start(ctx, key, in.Fence)
+	p.Metrics.providerCall("start", start, err)
+	if err != nil {
 		return classify(err)
 	}
+	p.Metrics.event(taskStarted)
 	p.audit(ctx, AuditTaskProgress, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: "working"})
 	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: chorus.StateWorking})
 	return nil
@@ -171,9 +188,13 @@ func (p *Provider) Complete(ctx context.Context, in CompleteInput) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Tasks.Complete(ctx, key, in.Fence, in.Result); err != nil {
+	start := time.Now()
+	err = p.Tasks.Complete(ctx, key, in.Fence, in.Result)
+	p.Metrics.providerCall("complete", start, err)
+	if err != nil {
 		return classify(err)
 	}
+	p.Metrics.completedTask(in.Result)
 	p.audit(ctx, AuditTaskCompleted, AuditRecord{Key: in.Key, AgentID: in.Result.AgentID, Fence: in.Fence, Success: in.Result.Success,
 		ExecutionType: in.Result.ExecutionType, DurationMS: in.Result.DurationMS})
 	res := in.Result
@@ -187,9 +208,13 @@ func (p *Provider) Fail(ctx context.Context, in FailInput) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Tasks.Fail(ctx, key, in.Fence, in.Reason); err != nil {
+	start := time.Now()
+	err = p.Tasks.Fail(ctx, key, in.Fence, in.Reason)
+	p.Metrics.providerCall("fail", start, err)
+	if err != nil {
 		return classify(err)
 	}
+	p.Metrics.event(taskFailed)
 	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Reason: in.Reason})
 	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: chorus.StateFailed, Reason: in.Reason})
 	return nil
@@ -201,9 +226,13 @@ func (p *Provider) Cancel(ctx context.Context, in CancelInput) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Tasks.Cancel(ctx, key, in.Reason); err != nil {
+	start := time.Now()
+	err = p.Tasks.Cancel(ctx, key, in.Reason)
+	p.Metrics.providerCall("cancel", start, err)
+	if err != nil {
 		return classify(err)
 	}
+	p.Metrics.event(taskCancelled)
 	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, Status: "cancelled", Reason: in.Reason})
 	return nil
 }

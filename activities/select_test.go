@@ -21,7 +21,6 @@ func (f fixedPeers) Candidates() []selection.Candidate { return f }
 
 var (
 	selector *activities.Selector
-	agentAct *activities.Agent
 	collab   *activities.Collaborator
 )
 

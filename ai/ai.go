@@ -112,6 +112,8 @@ type Model struct {
 	Retry RetryPolicy
 	// Logger receives a warning per retry (never the key); nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, measures the client's calls (metrics.go).
+	Metrics *Metrics
 }
 
 // Validate checks m and reports every problem, each naming its field and
@@ -167,7 +169,7 @@ func New(m Model, hc *http.Client, getenv func(string) string) (Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %w", m.Name, err)
 		}
-		return c, nil
+		return m.instrument(c), nil
 	default: // ProviderOpenAI; Validate refused anything else.
 		c, err := openai.New(openai.Config{
 			Endpoint: m.Endpoint, Model: m.Name, APIKeyEnv: m.APIKeyEnv, APIKeyFile: m.APIKeyFile,
@@ -176,8 +178,16 @@ func New(m Model, hc *http.Client, getenv func(string) string) (Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %w", m.Name, err)
 		}
-		return c, nil
+		return m.instrument(c), nil
 	}
+}
+
+// instrument wraps c in m.Metrics, when set.
+func (m Model) instrument(c Client) Client {
+	if m.Metrics == nil {
+		return c
+	}
+	return m.Metrics.instrument(c, m.Name, m.Provider)
 }
 
 // Select orders models for a task: the model named by the task first (an

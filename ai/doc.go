@@ -25,6 +25,10 @@
 //   - Select keeps configuration order within each group and never drops a
 //     model.
 //
+// Metrics: a Model with Metrics (NewMetrics) gets a client that counts and
+// times its calls by model, provider and result and counts tokens
+// (chorus_ai_*); it prints and logs as the client it wraps.
+//
 // Concurrency: the clients New returns are immutable and safe for
 // concurrent use by multiple goroutines; Model and the other types are
 // plain values.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config holds the tunables of a Node. Start from DefaultConfig and set
@@ -45,6 +46,9 @@ type Config struct {
 	// AgentID and Role describe the agent running this node; Role fills the
 	// from_role of published envelopes that leave it empty.
 	AgentID, Role string
+	// Metrics receives the chorus_p2p_*, chorus_dht_* and chorus_pubsub_*
+	// metrics (see metrics.go); nil means none.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns a Config with every default set; DataDir is left

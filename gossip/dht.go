@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -54,7 +55,7 @@ func dhtModeOpt(mode string) (dht.ModeOpt, bool) {
 
 // startDHT starts the Kademlia DHT on h in the given mode (not off), using
 // the bootstrap peers to refill the routing table whenever it empties.
-func startDHT(h host.Host, mode string, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
+func startDHT(h host.Host, mode string, bootstrap []peer.AddrInfo, stored func()) (*dht.IpfsDHT, error) {
 	m, ok := dhtModeOpt(mode)
 	if !ok {
 		return nil, fmt.Errorf("start dht: unknown mode %q", mode) // checked by Validate
@@ -65,6 +66,9 @@ func startDHT(h host.Host, mode string, bootstrap []peer.AddrInfo) (*dht.IpfsDHT
 		// Only the configured peers: the default would be none, and the
 		// public IPFS bootstrappers speak another protocol anyway.
 		dht.BootstrapPeers(bootstrap...),
+		// The probe's records (dht_probe.go).
+		dht.NamespacedValidator(probeNamespace, probeValidator{now: time.Now}),
+		dht.ValueDatastore(newProbeStore(h.ID(), stored)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start dht: %w", err)
@@ -103,7 +107,9 @@ func (n *Node) FindPeer(ctx context.Context, id string) ([]string, error) {
 	if n.dht == nil {
 		return nil, fmt.Errorf("find peer %s: the dht is off", id)
 	}
+	start := time.Now()
 	pi, err := n.dht.FindPeer(ctx, pid)
+	n.metrics.dhtOp("find_peer", start, err, errors.Is(err, routing.ErrNotFound) || (err == nil && len(pi.Addrs) == 0))
 	if errors.Is(err, routing.ErrNotFound) || (err == nil && len(pi.Addrs) == 0) {
 		return nil, fmt.Errorf("find peer %s: %w", id, ErrPeerNotFound)
 	}

@@ -51,6 +51,12 @@
 // judgement and is not checked on the way out. Decode never panics, whatever
 // the input (see FuzzDecode).
 //
+// Operations: with Config.Metrics the node serves chorus_p2p_*,
+// chorus_dht_* and chorus_pubsub_* metrics (metrics.go; topic labels are
+// topic classes, so they stay bounded); ProbePubSub and ProbeDHT are the
+// health probes (probe.go, dht_probe.go: what each proves is documented
+// there).
+//
 // Concurrency: the vocabulary has no state; its functions are safe to call
 // from any goroutine and its types are plain values. Node, Topic and
 // Registry are safe for concurrent use (each guards its fields with one

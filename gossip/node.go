@@ -45,6 +45,8 @@ type Node struct {
 	// dhtMode is Config.DHTMode.
 	dhtMode string
 	stats   *stats
+	metrics *metrics // metrics.go; probe.go
+	probe   *probe
 	cancel  context.CancelFunc // ends the lifetime context of pubsub and mDNS dials
 	// subBuffer is the buffer of each subscription (Config.SubscriptionBuffer).
 	subBuffer int
@@ -75,6 +77,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(cfg)
 	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh)
 	if err != nil {
 		return nil, fmt.Errorf("create connection manager: %w", err)
@@ -89,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		// libp2p would register its metrics in the global Prometheus
 		// registry; metrics belong to one registry built by the caller.
 		libp2p.DisableMetrics(),
+		libp2p.BandwidthReporter(m.bandwidth),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
@@ -100,12 +104,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		redact:    cfg.Redact,
 		host:      h,
 		stats:     newStats(),
+		metrics:   m,
+		probe:     newProbe(),
 		cancel:    cancel,
 		subBuffer: cfg.SubscriptionBuffer,
 		topics:    make(map[string]*Topic),
 		rooms:     make(map[int]*Room),
 		dhtMode:   cfg.DHTMode,
 	}
+	h.Network().Notify(m.notifiee())
 	n.ps, err = pubsub.NewGossipSub(life, h,
 		pubsub.WithGossipSubParams(GossipSubParams(cfg)),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -114,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		pubsub.WithValidateQueueSize(cfg.ValidateQueue),
 		pubsub.WithMaxMessageSize(MaxMessageBytes+wireSlack),
 		pubsub.WithRawTracer(n.stats),
+		pubsub.WithRawTracer(m),
 		pubsub.WithLogger(n.log.With("component", "pubsub")),
 	)
 	if err != nil {
@@ -123,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DHTMode != DHTOff {
 		// Started before dialling, so that the bootstrap peers enter the
 		// routing table as soon as they are identified.
-		n.dht, err = startDHT(h, cfg.DHTMode, bootstrapInfos(h.ID(), cfg.Bootstrap))
+		n.dht, err = startDHT(h, cfg.DHTMode, bootstrapInfos(h.ID(), cfg.Bootstrap), m.dhtStored.Inc)
 		if err != nil {
 			cancel()
 			return nil, errors.Join(err, h.Close())
@@ -145,6 +153,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			n.log.Warn("mdns unavailable", "err", err)
 			n.mdns = nil
 		}
+	}
+	if err := m.register(cfg.Metrics, n); err != nil {
+		return nil, errors.Join(err, n.Close())
 	}
 	n.log.Info("gossip node started", "addrs", n.Addrs())
 	return n, nil
@@ -182,6 +193,7 @@ func (n *Node) connectBootstrap(ctx context.Context, addrs []string) {
 		n.host.ConnManager().Protect(pi.ID, "bootstrap")
 		wg.Go(func() {
 			if err := n.connect(ctx, *pi); err != nil {
+				n.metrics.bootstrapFailures.Inc()
 				n.log.Warn("bootstrap peer unreachable", "addr", a, "err", err)
 			}
 		})
@@ -202,6 +214,9 @@ func (n *Node) connect(ctx context.Context, pi peer.AddrInfo) error {
 // within a millisecond; if both dial, TCP simultaneous open fails a third of
 // the time, so only the side with the smaller peer id dials.
 func (n *Node) found(ctx context.Context, pi peer.AddrInfo) {
+	if pi.ID != n.host.ID() {
+		n.metrics.mdnsFound.Inc()
+	}
 	if pi.ID == n.host.ID() || n.host.ID() > pi.ID {
 		return
 	}
@@ -275,6 +290,7 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())
 	}
+	errs = append(errs, n.probe.close(n))
 	if n.dht != nil {
 		errs = append(errs, n.dht.Close())
 	}

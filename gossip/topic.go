@@ -136,7 +136,9 @@ func (t *Topic) Publish(ctx context.Context, e Envelope) error {
 	if err != nil {
 		return fmt.Errorf("publish %s on %s: %w", e.Type, t.name, err)
 	}
-	if err := t.t.Publish(ctx, b); err != nil {
+	err = t.t.Publish(ctx, b)
+	t.node.metrics.publishedMsg(t.name, len(b), err)
+	if err != nil {
 		return fmt.Errorf("publish %s on %s: %w", e.Type, t.name, err)
 	}
 	return nil
@@ -169,7 +171,9 @@ func (n *Node) PublishRaw(ctx context.Context, topic string, data []byte) error 
 	if n.redact != nil {
 		data = n.redact(data)
 	}
-	if err := t.t.Publish(ctx, data); err != nil {
+	err = t.t.Publish(ctx, data)
+	n.metrics.publishedMsg(topic, len(data), err)
+	if err != nil {
 		return fmt.Errorf("publish raw on %s: %w", topic, err)
 	}
 	return nil

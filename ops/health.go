@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"chorus"
 )
 
@@ -26,6 +28,13 @@ const (
 	// trip, short enough that a hung dependency is reported well before the
 	// next run is due.
 	DefaultTimeout = 10 * time.Second
+	// DefaultFailureThreshold is how many consecutive failed runs of a
+	// critical check drain the worker: with the Temporal check's 10 s
+	// interval that is 30 s of a lost dependency, long enough that one
+	// slow round trip or a server restart does not kill a worker, short
+	// enough that a dead dependency stops it well before its tasks'
+	// heartbeat timeouts pile up.
+	DefaultFailureThreshold = 3
 )
 
 // Overall statuses reported in Report.Status.
@@ -35,6 +44,15 @@ const (
 	StatusUnhealthy = "unhealthy"
 	StatusStarting  = "starting"
 )
+
+// ErrSkipped is wrapped by the error of Skip. A run that returns it counts
+// as healthy; its message says why nothing was probed.
+var ErrSkipped = errors.New("skipped")
+
+// Skip returns the error a check returns when there is nothing to probe
+// yet (a DHT without peers): the check counts as healthy and its message
+// reads "skipped: <reason>".
+func Skip(reason string) error { return fmt.Errorf("%w: %s", ErrSkipped, reason) }
 
 // maxMessageBytes bounds CheckStatus.Message so one chatty dependency cannot
 // bloat every health response.
@@ -55,6 +73,10 @@ type Check struct {
 	Interval time.Duration
 	// Timeout bounds one run; zero means DefaultTimeout.
 	Timeout time.Duration
+	// FailureThreshold is how many consecutive failed runs of a critical
+	// check start the drain; zero means HealthConfig.FailureThreshold.
+	// Ignored for non-critical checks.
+	FailureThreshold int
 	// Func does the probing.
 	Func CheckFunc
 }
@@ -63,6 +85,14 @@ type Check struct {
 type Report struct {
 	// Status is healthy, degraded, unhealthy or starting.
 	Status string `json:"status"`
+	// Reason names the checks behind a status other than healthy, each
+	// with its message: "docker: daemon unreachable; dht: ...".
+	Reason string `json:"reason,omitempty"`
+	// Draining is set once a critical check has failed FailureThreshold
+	// runs in a row (or Drain was called): the worker stops taking work.
+	Draining bool `json:"draining"`
+	// DrainReason says why the worker drains.
+	DrainReason string `json:"drain_reason,omitempty"`
 	// Checks are sorted by name.
 	Checks []CheckStatus `json:"checks"`
 	// Time is when the report was taken.
@@ -73,6 +103,9 @@ type Report struct {
 type CheckStatus struct {
 	Name     string `json:"name"`
 	Critical bool   `json:"critical"`
+	// Status is healthy or unhealthy (the latest run), or starting before
+	// the first run.
+	Status string `json:"status"`
 	// Healthy is the outcome of the latest run; false before the first.
 	Healthy bool `json:"healthy"`
 	// Message is "ok", the error of the latest run, or "not run yet".
@@ -83,6 +116,58 @@ type CheckStatus struct {
 	LastRun time.Time `json:"last_run"`
 	// Runs counts completed runs.
 	Runs int `json:"runs"`
+	// ConsecutiveFailures counts the failed runs since the last healthy
+	// one.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// IntervalMS and TimeoutMS are the check's schedule.
+	IntervalMS int64 `json:"interval_ms"`
+	TimeoutMS  int64 `json:"timeout_ms"`
+}
+
+// CriticalFailure is what OnCritical receives: the critical check that
+// failed FailureThreshold runs in a row. As an error it is the worker's
+// exit reason.
+type CriticalFailure struct {
+	Check    string
+	Message  string
+	Failures int
+}
+
+func (f CriticalFailure) Error() string {
+	return fmt.Sprintf("critical health check %q failed %d runs in a row: %s", f.Check, f.Failures, f.Message)
+}
+
+// HealthConfig configures a Health. Start from DefaultHealthConfig.
+type HealthConfig struct {
+	// Logger receives check failures and recoveries; nil discards them.
+	Logger *slog.Logger
+	// Clock stamps results and measures latency; nil means time.Now.
+	Clock func() time.Time
+	// FailureThreshold is the default number of consecutive failed runs
+	// of a critical check that starts the drain (Check.FailureThreshold
+	// overrides it per check). One failure already makes /health
+	// unhealthy and /health/ready 503; only a run of them drains.
+	FailureThreshold int
+	// OnCritical, when set, is called once, from the check's goroutine,
+	// when the drain starts; it must not block. The worker stops polling
+	// and exits with the failure.
+	OnCritical func(CriticalFailure)
+	// Metrics receives the chorus_health_* metrics; nil means none.
+	Metrics prometheus.Registerer
+}
+
+// DefaultHealthConfig returns the defaults: DefaultFailureThreshold, no
+// logger, time.Now, no hook, no metrics.
+func DefaultHealthConfig() HealthConfig {
+	return HealthConfig{FailureThreshold: DefaultFailureThreshold}
+}
+
+// Validate checks FailureThreshold.
+func (c HealthConfig) Validate() error {
+	if c.FailureThreshold < 1 {
+		return fmt.Errorf("%w: health: failure threshold: must be at least 1, got %d", chorus.ErrInvalid, c.FailureThreshold)
+	}
+	return nil
 }
 
 const notRunYet = "not run yet"
@@ -93,12 +178,19 @@ const timeoutGrace = 100 * time.Millisecond
 
 // Health runs checks and reports their results. Build it with NewHealth.
 type Health struct {
-	logger *slog.Logger
-	clock  func() time.Time
+	logger     *slog.Logger
+	clock      func() time.Time
+	threshold  int
+	onCritical func(CriticalFailure)
+	metrics    *healthMetrics // nil without HealthConfig.Metrics
 
 	mu      sync.Mutex
 	checks  map[string]*entry
 	running bool
+	// runSince is when the active Run started.
+	runSince time.Time
+	// drain is the drain reason; empty while not draining.
+	drain string
 }
 
 // entry is one registered check and its latest result; guarded by Health.mu
@@ -114,13 +206,34 @@ type entry struct {
 // NewHealth returns an empty Health. A nil logger discards logs; a nil clock
 // means time.Now. The clock stamps results and measures latency.
 func NewHealth(logger *slog.Logger, clock func() time.Time) *Health {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	cfg := DefaultHealthConfig()
+	cfg.Logger, cfg.Clock = logger, clock
+	h, _ := New(cfg) // cannot fail: the defaults validate and no registry is involved
+	return h
+}
+
+// New returns an empty Health configured by cfg. It fails when cfg does not
+// validate or its metrics cannot be registered.
+func New(cfg HealthConfig) (*Health, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if clock == nil {
-		clock = time.Now
+	h := &Health{logger: cfg.Logger, clock: cfg.Clock, threshold: cfg.FailureThreshold, onCritical: cfg.OnCritical,
+		checks: make(map[string]*entry)}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
 	}
-	return &Health{logger: logger, clock: clock, checks: make(map[string]*entry)}
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	if cfg.Metrics != nil {
+		m, err := newHealthMetrics(cfg.Metrics, h)
+		if err != nil {
+			return nil, err
+		}
+		h.metrics = m
+	}
+	return h, nil
 }
 
 // Register adds a check, filling in default interval and timeout. It fails
@@ -136,12 +249,17 @@ func (h *Health) Register(c Check) error {
 		return fmt.Errorf("register check %q: %w: interval: must not be negative, got %s", c.Name, chorus.ErrInvalid, c.Interval)
 	case c.Timeout < 0:
 		return fmt.Errorf("register check %q: %w: timeout: must not be negative, got %s", c.Name, chorus.ErrInvalid, c.Timeout)
+	case c.FailureThreshold < 0:
+		return fmt.Errorf("register check %q: %w: failure threshold: must not be negative, got %d", c.Name, chorus.ErrInvalid, c.FailureThreshold)
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.FailureThreshold == 0 {
+		c.FailureThreshold = h.threshold
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -152,9 +270,11 @@ func (h *Health) Register(c Check) error {
 		return fmt.Errorf("register check %q: %w: name: already registered", c.Name, chorus.ErrInvalid)
 	}
 	h.checks[c.Name] = &entry{
-		check:  c,
-		status: CheckStatus{Name: c.Name, Critical: c.Critical, Message: notRunYet},
+		check: c,
+		status: CheckStatus{Name: c.Name, Critical: c.Critical, Status: StatusStarting, Message: notRunYet,
+			IntervalMS: c.Interval.Milliseconds(), TimeoutMS: c.Timeout.Milliseconds()},
 	}
+	h.metrics.registered(c.Name)
 	return nil
 }
 
@@ -167,6 +287,7 @@ func (h *Health) Run(ctx context.Context) error {
 		return errors.New("run health checks: already running")
 	}
 	h.running = true
+	h.runSince = h.clock()
 	entries := h.entriesLocked()
 	h.mu.Unlock()
 	defer func() {
@@ -203,9 +324,57 @@ func (h *Health) Snapshot() Report {
 	for _, e := range h.checks {
 		checks = append(checks, e.status)
 	}
+	drain := h.drain
 	h.mu.Unlock()
 	slices.SortFunc(checks, func(a, b CheckStatus) int { return strings.Compare(a.Name, b.Name) })
-	return Report{Status: overall(checks), Checks: checks, Time: h.clock()}
+	status := overall(checks)
+	return Report{Status: status, Reason: reason(status, checks), Draining: drain != "", DrainReason: drain, Checks: checks, Time: h.clock()}
+}
+
+// reason names the checks behind a status: the failing ones (critical
+// first) for unhealthy and degraded, the ones not run yet for starting.
+func reason(status string, checks []CheckStatus) string {
+	var parts []string
+	switch status {
+	case StatusUnhealthy, StatusDegraded:
+		for _, critical := range []bool{true, false} {
+			for _, c := range checks {
+				if c.Runs > 0 && !c.Healthy && c.Critical == critical {
+					parts = append(parts, c.Name+": "+c.Message)
+				}
+			}
+		}
+	case StatusStarting:
+		for _, c := range checks {
+			if c.Runs == 0 {
+				parts = append(parts, c.Name+": "+notRunYet)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Drain marks the worker as draining, for reason, unless it already is:
+// /health/ready answers 503 from now on. A critical check failing
+// FailureThreshold runs in a row calls it; so may the worker when it is
+// told to stop.
+func (h *Health) Drain(reason string) {
+	h.mu.Lock()
+	first := h.drain == ""
+	if first {
+		h.drain = reason
+	}
+	h.mu.Unlock()
+	if first {
+		h.metrics.drained()
+	}
+}
+
+// Draining reports whether the worker drains, and why.
+func (h *Health) Draining() (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.drain != "", h.drain
 }
 
 // overall folds check results into one status; see the package doc.
@@ -328,20 +497,43 @@ func (h *Health) record(e *entry, start, end time.Time, err error) {
 	if err != nil {
 		msg = truncate(err.Error(), maxMessageBytes)
 	}
+	healthy := err == nil || errors.Is(err, ErrSkipped)
+	latency := end.Sub(start)
 	h.mu.Lock()
 	first, wasHealthy := e.status.Runs == 0, e.status.Healthy
 	e.status.Runs++
-	e.status.Healthy = err == nil
+	e.status.Healthy = healthy
+	if healthy {
+		e.status.Status = StatusHealthy
+		e.status.ConsecutiveFailures = 0
+	} else {
+		e.status.Status = StatusUnhealthy
+		e.status.ConsecutiveFailures++
+	}
 	e.status.Message = msg
-	e.status.LatencyMS = float64(end.Sub(start)) / float64(time.Millisecond)
+	e.status.LatencyMS = float64(latency) / float64(time.Millisecond)
 	e.status.LastRun = end
+	failures := e.status.ConsecutiveFailures
+	var fire *CriticalFailure
+	if !healthy && e.check.Critical && failures >= e.check.FailureThreshold && h.drain == "" {
+		fire = &CriticalFailure{Check: e.check.Name, Message: msg, Failures: failures}
+		h.drain = fire.Error()
+	}
 	h.mu.Unlock()
+	h.metrics.observe(e.check.Name, healthy, latency, first || healthy != wasHealthy)
 
 	switch {
-	case err != nil && (first || wasHealthy):
+	case !healthy && (first || wasHealthy):
 		h.logger.Warn("health check failed", "check", e.check.Name, "critical", e.check.Critical, "error", msg)
-	case err == nil && !first && !wasHealthy:
+	case healthy && !first && !wasHealthy:
 		h.logger.Info("health check recovered", "check", e.check.Name, "critical", e.check.Critical)
+	}
+	if fire != nil {
+		h.metrics.drained()
+		h.logger.Error("critical health check failing; draining", "check", fire.Check, "failures", fire.Failures, "error", fire.Message)
+		if h.onCritical != nil {
+			h.onCritical(*fire)
+		}
 	}
 }
 
@@ -361,7 +553,7 @@ func truncate(s string, n int) string {
 // Routes registers the health endpoints on mux.
 func (h *Health) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /health", h.serveHealth)
-	mux.HandleFunc("GET /health/live", serveLive)
+	mux.HandleFunc("GET /health/live", h.serveLive)
 	mux.HandleFunc("GET /health/ready", h.serveReady)
 	mux.HandleFunc("GET /health/checks", h.serveChecks)
 }
@@ -375,14 +567,55 @@ func (h *Health) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, r)
 }
 
-func serveLive(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+// liveness is the body of /health/live.
+type liveness struct {
+	// Status is "alive" or "wedged".
+	Status string `json:"status"`
+	// Stale names the checks whose schedule has stalled.
+	Stale []string `json:"stale,omitempty"`
+}
+
+// Live reports whether the process is alive in the Kubernetes sense: it
+// serves HTTP and its check scheduler is not wedged. Failing dependencies
+// never make it false (that is readiness). While Run is active, a check
+// whose latest run (or, before its first, Run's start) is older than twice
+// its interval plus its timeout has stalled; the names of such checks are
+// returned. A check that hangs is not a stall: its runs are recorded as
+// timed out.
+func (h *Health) Live() (alive bool, stale []string) {
+	now := h.clock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.running {
+		return true, nil
+	}
+	for _, e := range h.checks {
+		ref := h.runSince
+		if e.status.LastRun.After(ref) {
+			ref = e.status.LastRun
+		}
+		if now.Sub(ref) > 2*e.check.Interval+e.check.Timeout+timeoutGrace {
+			stale = append(stale, e.check.Name)
+		}
+	}
+	slices.Sort(stale)
+	return len(stale) == 0, stale
+}
+
+func (h *Health) serveLive(w http.ResponseWriter, _ *http.Request) {
+	if alive, stale := h.Live(); !alive {
+		writeJSON(w, http.StatusServiceUnavailable, liveness{Status: "wedged", Stale: stale})
+		return
+	}
+	writeJSON(w, http.StatusOK, liveness{Status: "alive"})
 }
 
 // readiness is the body of /health/ready.
 type readiness struct {
-	// Status is "ready" or "not_ready".
+	// Status is "ready", "not_ready" or "draining".
 	Status string `json:"status"`
+	// Reason is the drain reason while draining.
+	Reason string `json:"reason,omitempty"`
 	// Failing names the critical checks that have not run or failed.
 	Failing []failingCheck `json:"failing,omitempty"`
 }
@@ -392,18 +625,34 @@ type failingCheck struct {
 	Message string `json:"message"`
 }
 
-func (h *Health) serveReady(w http.ResponseWriter, _ *http.Request) {
+// Ready reports readiness: every critical check has run and passed its
+// latest run, and the worker is not draining.
+func (h *Health) Ready() bool {
+	r := h.Snapshot()
+	return !r.Draining && len(failingCritical(r.Checks)) == 0
+}
+
+func failingCritical(checks []CheckStatus) []failingCheck {
 	var failing []failingCheck
-	for _, c := range h.Snapshot().Checks {
+	for _, c := range checks {
 		if c.Critical && (c.Runs == 0 || !c.Healthy) {
 			failing = append(failing, failingCheck{Name: c.Name, Message: c.Message})
 		}
 	}
-	if len(failing) > 0 {
+	return failing
+}
+
+func (h *Health) serveReady(w http.ResponseWriter, _ *http.Request) {
+	r := h.Snapshot()
+	failing := failingCritical(r.Checks)
+	switch {
+	case r.Draining:
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "draining", Reason: r.DrainReason, Failing: failing})
+	case len(failing) > 0:
 		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not_ready", Failing: failing})
-		return
+	default:
+		writeJSON(w, http.StatusOK, readiness{Status: "ready"})
 	}
-	writeJSON(w, http.StatusOK, readiness{Status: "ready"})
 }
 
 func (h *Health) serveChecks(w http.ResponseWriter, _ *http.Request) {

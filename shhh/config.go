@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"chorus"
 )
 
@@ -20,6 +22,9 @@ type Config struct {
 	DisableDefaults bool
 	// Replacement replaces each secret; empty means DefaultReplacement.
 	Replacement string
+	// Metrics receives the chorus_shhh_* metrics (metrics.go); nil means
+	// none.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns the configuration every caller should start from.
@@ -33,6 +38,8 @@ func DefaultConfig() Config {
 		// The marker operators grep for and that Redact leaves alone, so
 		// redacting twice is the same as redacting once.
 		Replacement: DefaultReplacement,
+		// No metrics unless the caller has a registry.
+		Metrics: nil,
 	}
 }
 

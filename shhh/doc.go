@@ -26,6 +26,10 @@
 //   - Statistics count bytes scanned and findings by rule and by severity;
 //     Redactions equals the sum of either map.
 //
+// Metrics: with Config.Metrics a Redactor serves chorus_shhh_* metrics:
+// its statistics (bytes scanned, redactions by rule and severity, rules in
+// force) read at scrape time, and the number, duration and size of scans.
+//
 // Concurrency: a Redactor's rules are compiled once by New and never change;
 // its statistics are atomic counters. All methods are safe for concurrent
 // use by any number of goroutines, and so is the handler from NewHandler.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Finding records one redacted secret: where it was and which rule found it,
@@ -65,6 +66,8 @@ type Redactor struct {
 	// hits counts findings per rule, indexed like rules; the last element
 	// counts values RedactValue could not encode (see unencodable).
 	hits []atomic.Int64
+	// metrics is nil without Config.Metrics.
+	metrics *metrics
 }
 
 // New compiles cfg's rules. It returns the error of cfg.Validate.
@@ -76,6 +79,11 @@ func New(cfg Config) (*Redactor, error) {
 	r := &Redactor{rules: rules, replacement: cfg.Replacement, hits: make([]atomic.Int64, len(rules)+1)}
 	if r.replacement == "" {
 		r.replacement = DefaultReplacement
+	}
+	if cfg.Metrics != nil {
+		if r.metrics, err = newMetrics(cfg.Metrics, r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -89,7 +97,9 @@ type span struct{ start, end, rule int }
 // they are merged into one secret named after the rule whose match starts
 // first (the earlier rule on a tie), so no matched byte survives.
 func (r *Redactor) Redact(s string) (string, []Finding) {
+	start := time.Now()
 	spans := r.merge(r.scan(s, nil))
+	defer func() { r.metrics.scanned(kindText, start, int64(len(s)), len(spans)) }()
 	out := r.apply(s, spans)
 	fs := r.findings(s, spans, "")
 	r.record(int64(len(s)), spans)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // unencodable is the rule named by a Finding for a value RedactValue could
@@ -32,7 +33,9 @@ const unencodable = "unencodable"
 // key of the slice. Map keys are redacted too; a redacted key that collides
 // with another gets a suffix "#2", "#3", ...
 func (r *Redactor) RedactValue(v any) (any, []Finding) {
+	start := time.Now()
 	w := walker{r: r}
+	defer func() { r.metrics.scanned(kindValue, start, w.scanned, len(w.spans)) }()
 	out := w.value(v, "", "")
 	slices.SortStableFunc(w.findings, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Start, b.Start))

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"chorus"
 	"chorus/activities"
 	"chorus/config"
@@ -31,7 +33,7 @@ type listFunc func(context.Context, board.Filter) ([]chorus.Task, error)
 // agent's models for plans (the template when there are none), the store
 // under <data>/coordination, the node's audit log.
 func startCoordination(c config.Coordination, agentID string, isAdmin func() bool, dataDir string, m *mesh, list listFunc,
-	rung aiRung, audit activities.Auditor, logger *slog.Logger) (*coordinator, error) {
+	rung aiRung, audit activities.Auditor, reg prometheus.Registerer, logger *slog.Logger) (*coordinator, error) {
 	topic, err := m.node.Join(gossip.TopicMetaDiscussion)
 	if err != nil {
 		return nil, fmt.Errorf("coordination: %w", err)
@@ -56,6 +58,7 @@ func startCoordination(c config.Coordination, agentID string, isAdmin func() boo
 	cfg := coordinationConfig(c)
 	cfg.AgentID, cfg.IsAdmin, cfg.Topic, cfg.Tasks, cfg.Roster = agentID, isAdmin, topic, boardTasks{list}, registryRoster{m.registry}
 	cfg.Store, cfg.Detector, cfg.Planner, cfg.Audit, cfg.Logger = store, detector, planner, audit, logger
+	cfg.Metrics = reg
 	d, err := coordination.New(cfg)
 	if err != nil {
 		return nil, err

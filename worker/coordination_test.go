@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -84,12 +83,12 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer auditLog.Close()
-	m, err := startMesh(ctx, o, dir, nil, &countingRunner{}, "", nil, auditRecorder{auditLog}, logger)
+	m, err := startMesh(ctx, o, dir, nil, &countingRunner{}, "", nil, auditRecorder{auditLog}, nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	coord, err := startCoordination(config.Coordination{}, "dev", func() bool { return true }, dir, m, b.List, aiRung{}, auditRecorder{auditLog}, logger)
+	coord, err := startCoordination(config.Coordination{}, "dev", func() bool { return true }, dir, m, b.List, aiRung{}, auditRecorder{auditLog}, nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +116,9 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 		case <-tick.C:
 		}
 		views = nil
-		getJSON(t, srv.URL+"/api/v1/coordination/sessions", &views)
+		if code := getJSON(t, srv.URL+"/api/v1/coordination/sessions", &views); code != http.StatusOK {
+			t.Fatalf("HTTP %d", code)
+		}
 	}
 	s := views[0]
 	if len(views) != 1 || !reflect.DeepEqual(s.TaskKeys, []string{"task/board/acme/api/1", "task/board/acme/web/1"}) ||
@@ -125,7 +126,9 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 		t.Fatalf("sessions %+v", views)
 	}
 	var escalations []coordination.Escalation
-	getJSON(t, srv.URL+"/api/v1/escalations", &escalations)
+	if code := getJSON(t, srv.URL+"/api/v1/escalations", &escalations); code != http.StatusOK {
+		t.Fatalf("HTTP %d", code)
+	}
 	if escalations == nil || len(escalations) != 0 {
 		t.Fatalf("escalations %+v, want an empty list", escalations)
 	}
@@ -134,20 +137,5 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 		if err != nil || len(entries) != 1 || !strings.Contains(string(entries[0].Data), s.ID) {
 			t.Fatalf("audit %s: %+v %v", typ, entries, err)
 		}
-	}
-}
-
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
 	}
 }

@@ -43,7 +43,7 @@ func startTestWorker(t *testing.T, ctx context.Context, tc client.Client, expert
 	o := options{mdns: false, dhtMode: "off", p2pListen: "/ip4/127.0.0.1/tcp/0", availabilityInterval: time.Second, bootstrap: bootstrap}
 	log := slog.New(slog.DiscardHandler)
 	running := &countingRunner{}
-	m, err := startMesh(ctx, o, dir, nil, running, "", func(b []byte) []byte { return b }, nopAuditor{}, log)
+	m, err := startMesh(ctx, o, dir, nil, running, "", func(b []byte) []byte { return b }, nopAuditor{}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"chorus/activities"
 	"chorus/gossip"
 	"chorus/sandbox"
@@ -126,8 +128,9 @@ type selfInfo struct {
 // addresses are used as bootstrap peers, so workers on one machine find
 // each other without mDNS.
 func startMesh(ctx context.Context, o options, dataDir string, agent *activities.AgentInfo, running *countingRunner, bootstrapFrom string,
-	redact func([]byte) []byte, audit activities.Auditor, logger *slog.Logger) (*mesh, error) {
+	redact func([]byte) []byte, audit activities.Auditor, metrics prometheus.Registerer, logger *slog.Logger) (*mesh, error) {
 	cfg := gossip.DefaultConfig()
+	cfg.Metrics = metrics
 	cfg.DataDir = dataDir
 	cfg.Logger = logger
 	cfg.Redact = redact

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -32,6 +33,7 @@ import (
 	"chorus/election"
 	"chorus/intake"
 	"chorus/ops"
+	"chorus/ops/temporalmetrics"
 	"chorus/provider/board"
 	"chorus/sandbox"
 	"chorus/sandbox/docker"
@@ -80,6 +82,8 @@ type options struct {
 	logFormat            string
 	backbeat             backbeatOptions
 	lic                  licenseOptions
+	drainFailures        int
+	drainTimeout         time.Duration
 }
 
 const usage = `Usage: worker [flags]
@@ -138,6 +142,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.electionProfile, "election-profile", election.ProfileDefault, "admin election timing: default (heartbeat 5s, timeout 15s, stability 30s) or fast (1s, 3s, 10s)")
 	fs.DurationVar(&o.electionHeartbeat, "election-heartbeat", 0, "admin heartbeat interval (0: the profile's, 5s by default)")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", 0, "time without an admin heartbeat before an election (0: the profile's, 15s by default; at least two heartbeats)")
+	fs.IntVar(&o.drainFailures, "drain-failures", ops.DefaultFailureThreshold, "consecutive failed runs of a critical health check (temporal, worker) after which the worker drains and exits 1")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 20*time.Second, "on drain or stop, how long running executions may take to finish before they are cancelled (and retried elsewhere); below the 30 s a supervisor such as Kubernetes waits after SIGTERM")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	addLicenseFlags(fs, &o.lic, getenv)
@@ -176,6 +182,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if _, err := electionConfig(o); err != nil {
 		return o, err
+	}
+	if o.drainFailures < 1 {
+		return o, errors.New("--drain-failures must be at least 1")
+	}
+	if o.drainTimeout < 0 {
+		return o, errors.New("--drain-timeout must not be negative")
 	}
 	return o, nil
 }
@@ -225,7 +237,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	// One registry for every metric of this worker, served on /metrics.
+	reg := prometheus.NewRegistry()
 	scfg := shhh.DefaultConfig()
+	scfg.Metrics = reg
 	for _, r := range cfg.Redaction.Rules {
 		scfg.Rules = append(scfg.Rules, shhh.Rule{Name: r.Name, Pattern: r.Pattern, Severity: r.Severity, Tags: r.Tags})
 	}
@@ -253,6 +268,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	if err := registerProcessMetrics(reg, dataDir); err != nil {
+		return err
+	}
 	// One worker per data dir: its keys, audit log and ledgers are the
 	// node's own.
 	unlock, err := lockDataDir(dataDir)
@@ -262,12 +280,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer unlock()
 	// The license before anything that works (the AI provider, the mesh,
 	// the Temporal workers): no valid license, no start (license.go).
-	lic, err := startLicense(ctx, o, dataDir, agent.ID, getenv, nil, logger)
+	lic, err := startLicense(ctx, o, dataDir, agent.ID, getenv, reg, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, lic.Close()) }()
-	rung, err := newAIRung(cfg, agent, getenv)
+	aiMetrics, err := ai.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	rung, err := newAIRung(cfg, agent, getenv, aiMetrics)
 	if err != nil {
 		return err
 	}
@@ -291,13 +313,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close()
 	opsURL := "http://" + ln.Addr().String()
 
-	health := ops.NewHealth(logger, nil)
+	health, drained, err := newHealth(o, logger, reg)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	health.Routes(mux)
 	lic.serve(mux, opsURL, stdout)
 	if err := health.Register(ops.Check{Name: "license", Critical: true, Interval: 5 * time.Second, Func: lic.check}); err != nil {
 		return err
 	}
+	mux.Handle("GET /metrics", ops.MetricsHandler(reg, reg))
 
 	temporalAddr := o.temporal
 	if o.dev {
@@ -335,6 +361,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer func() { err = errors.Join(err, b.Close()) }()
 		mux.Handle("/api/", fence.Guard(b.Handler()))
 		tracker, intakeLister, listTasks = b, localLister(b, fence), b.List
+		if err := registerProviderCheck(health, b); err != nil {
+			return err
+		}
 		boardURL = opsURL
 	} else {
 		if boardURL == "" {
@@ -342,6 +371,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		c := board.NewClient(boardURL, &http.Client{Timeout: 30 * time.Second})
 		tracker, intakeLister, listTasks = c, remoteLister(boardURL, fence), c.List
+		if err := registerProviderCheck(health, c); err != nil {
+			return err
+		}
 	}
 	// The issue trackers of providers:, routed by the key's provider.
 	fg, err := newForges(cfg.Providers, getenv, func(s string) string { out, _ := redactor.Redact(s); return out }, logger)
@@ -371,9 +403,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !o.dev || o.boardURL != "" {
 		bootstrapFrom = boardURL
 	}
-	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, recorder, logger.With("component", "gossip"))
+	m, err := startMesh(ctx, o, dataDir, meshAgent, running, bootstrapFrom, redactBytes, recorder, reg, logger.With("component", "gossip"))
 	if err != nil {
 		return err
+	}
+	if err := registerMeshChecks(health, m.node); err != nil {
+		return errors.Join(err, m.Close())
 	}
 	mux.HandleFunc("GET /api/v1/peers", m.servePeers)
 	mux.HandleFunc("GET /api/v1/rooms/{issue}", m.serveRoom)
@@ -386,7 +421,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	src := scoreSource{agent: !o.noAgent, expertise: len(agent.Expertise), capabilities: len(cfg.Agent.Capabilities), maxTasks: agent.MaxTasks, running: running}
 	// The election's metrics need the worker's Prometheus registry, which
 	// this worker does not build yet: nil registers none.
-	el, err := newElector(ecfg, m, dataDir, src, fence, nil, logger.With("component", "election"))
+	el, err := newElector(ecfg, m, dataDir, src, fence, reg, logger.With("component", "election"))
 	if err != nil {
 		return errors.Join(err, m.Close())
 	}
@@ -402,7 +437,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	// Meta-coordination on the same node (worker/coordination.go); it
 	// stops before the node closes.
-	coord, err := startCoordination(cfg.Coordination, agent.ID, el.leading, dataDir, m, listTasks, rung, recorder, logger.With("component", "coordination"))
+	coord, err := startCoordination(cfg.Coordination, agent.ID, el.leading, dataDir, m, listTasks, rung, recorder, reg, logger.With("component", "coordination"))
 	if err != nil {
 		return err
 	}
@@ -416,7 +451,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// BACKBEAT: the pulse (while this worker is the admin), this node's
 	// beat clock, and the claims of the operations it drives. Its metrics
 	// registerer is nil until the worker has a metrics registry.
-	beat, err := startBackbeat(o, m.node, agent, el.leading, mux, health, nil, logger.With("component", "backbeat"))
+	beat, err := startBackbeat(o, m.node, agent, el.leading, mux, health, reg, logger.With("component", "backbeat"))
 	if err != nil {
 		return err
 	}
@@ -429,10 +464,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	g.Go(func() error { return ops.Serve(gctx, ln, mux, logger) })
 
+	sdkMetrics, err := temporalmetrics.New(reg)
+	if err != nil {
+		return err
+	}
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  temporalAddr,
-		Namespace: o.namespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "sdk")),
+		MetricsHandler: sdkMetrics,
+		HostPort:       temporalAddr,
+		Namespace:      o.namespace,
+		Logger:         sdklog.NewStructuredLogger(logger.With("component", "sdk")),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to temporal at %s: %w", temporalAddr, err)
@@ -484,7 +524,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if !o.noAgent {
-		dcfg := docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox")}
+		dcfg := docker.Config{AgentID: agent.ID, Logger: logger.With("component", "sandbox"), Metrics: reg}
 		warm := cfg.Execution.WarmPool
 		if o.warmPool >= 0 {
 			warm = o.warmPool
@@ -540,34 +580,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 
+		am, err := activities.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
 		running.Runner = runner
 		daily, err := budget.OpenDaily(filepath.Join(dataDir, "budget", agent.ID+".json"), rung.daily, nil)
 		if err != nil {
 			return err
 		}
-		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: escalator{coord: coord, audit: recorder, self: m.node.ID()}}
+		if err := budget.RegisterMetrics(reg, daily); err != nil {
+			return err
+		}
+		collab := &activities.Collaborator{Publisher: m, Rooms: m, Escalations: escalator{coord: coord, audit: recorder, self: m.node.ID()}, Metrics: am}
 		// The Temporal workers run only while the license allows work;
 		// they are built anew each time it does again (license.go).
 		startWorkers := func() (stop func(), err error) {
-			shared := worker.New(c, workflows.TaskQueue, worker.Options{})
+			shared := worker.New(c, workflows.TaskQueue, worker.Options{WorkerStopTimeout: o.drainTimeout})
 			shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
-			shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+			shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m, Metrics: am})
 			shared.RegisterActivity(&activities.Selector{Peers: m})
 			shared.RegisterActivity(collab)
 			shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: beatRecorder{next: recorder, beat: beat, logger: logger.With("component", "backbeat")},
-				Progress: m, Logger: logger.With("component", "provider")})
+				Progress: m, Logger: logger.With("component", "provider"), Metrics: am})
 			// The control queue: short activities for this agent (accepting
 			// a claim, asking for help, posting to a task's room) that must
 			// not wait behind executions for one of the max_tasks slots.
-			ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{})
-			ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m})
+			ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{WorkerStopTimeout: o.drainTimeout})
+			ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m, Metrics: am})
 			ctl.RegisterActivity(collab)
-			own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks})
-			own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor")})
-			own.RegisterActivity(&activities.AI{Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
+			own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks, WorkerStopTimeout: o.drainTimeout})
+			own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor"), Metrics: am})
+			own.RegisterActivity(&activities.AI{Metrics: am, Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
 				Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),
 				Redact: func(s string) string { out, _ := redactor.Redact(s); return out }})
-			own.RegisterActivity(&activities.Mock{})
+			own.RegisterActivity(&activities.Mock{Metrics: am})
 			// Histories recorded before the control queue ask for help here.
 			own.RegisterActivity(collab)
 			if err := shared.Start(); err != nil {
@@ -599,9 +646,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("chorus worker ready", "agent", agent.ID, "temporal", temporalAddr, "ops", opsURL, "board", boardURL, "dev", o.dev)
 	fmt.Fprintf(stdout, "chorus worker %s ready: temporal %s, ops %s, board %s\n", agent.ID, temporalAddr, opsURL, boardURL)
 
-	<-gctx.Done()
-	logger.Info("shutting down")
-	return nil
+	return waitOrDrain(gctx, health, drained, logger, o.drainTimeout)
 }
 
 // agentFrom combines the config file and the flags.
@@ -676,7 +721,7 @@ type aiRung struct {
 
 // newAIRung builds a client per configured model; the agent's role picks
 // the primary model, the others are alternates.
-func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) string) (aiRung, error) {
+func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) string, metrics *ai.Metrics) (aiRung, error) {
 	b := cfg.Execution.Budget
 	r := aiRung{
 		clients: map[string]activities.Chatter{},
@@ -689,7 +734,7 @@ func newAIRung(cfg config.File, agent activities.AgentInfo, getenv func(string) 
 	}
 	var models []ai.Model
 	for _, m := range cfg.Agent.Models {
-		models = append(models, ai.Model{Name: m.Name, Provider: m.Provider, Endpoint: m.Endpoint, APIKeyEnv: m.APIKeyEnv,
+		models = append(models, ai.Model{Metrics: metrics, Name: m.Name, Provider: m.Provider, Endpoint: m.Endpoint, APIKeyEnv: m.APIKeyEnv,
 			APIKeyFile: m.APIKeyFile, Timeout: time.Duration(m.Timeout), Roles: m.Roles})
 	}
 	if len(models) == 0 {

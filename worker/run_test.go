@@ -45,6 +45,8 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 		{[]string{"--config", unknown, "--data-dir", dir}, "agent.colour"},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"--heartbeat-timeout", "0s"}, "--heartbeat-timeout"},
+		{[]string{"--drain-failures", "0"}, "--drain-failures"},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--election-profile", "turbo"}, "--election-profile"},
 		{[]string{"--election-heartbeat", "5s", "--election-timeout", "6s"}, "two heartbeats"},

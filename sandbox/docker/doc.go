@@ -93,6 +93,15 @@
 // once a second: commands shorter than that report zero. Result.Duration is
 // always set.
 //
+// # Metrics
+//
+// With Config.Metrics a Runner counts its runs by mode (warm, cold) and
+// outcome (ok, nonzero, timeout, oom, cancelled, invalid, and error: a
+// failure of the sandbox itself, which is what alerts watch), times them
+// and each Docker API call, records output size, CPU and peak memory, and
+// reads the warm pool and the pending removals at scrape time
+// (chorus_sandbox_*, metrics.go).
+//
 // # Concurrency
 //
 // A Runner is safe for concurrent use by multiple goroutines, including

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"chorus/sandbox"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	// Pool configures the warm pool that KeepWarm maintains. The zero
 	// value (Size 0) disables it: every run creates its container.
 	Pool PoolConfig
+	// Metrics receives the chorus_sandbox_* metrics (metrics.go); nil
+	// means none.
+	Metrics prometheus.Registerer
 }
 
 // Validate reports the first missing or bad field.
@@ -64,6 +68,7 @@ type Runner struct {
 	// pool is nil when Config.Pool.Size is 0.
 	pool     *pool
 	removals *removals
+	metrics  *metrics
 
 	// egressMu guards egressGateway, the gateway IP of EgressNetwork,
 	// looked up (or the network created) on the first run that needs it.
@@ -80,7 +85,7 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{agentID: cfg.AgentID, log: cfg.Logger, removals: newRemovals()}
+	r := &Runner{agentID: cfg.AgentID, log: cfg.Logger, removals: newRemovals(), metrics: newMetrics()}
 	if cfg.Pool.Size > 0 {
 		dir, err := filepath.Abs(cfg.Pool.Dir)
 		if err != nil {
@@ -93,6 +98,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	r.cli = cli
+	if err := r.metrics.register(cfg.Metrics, r); err != nil {
+		return nil, errors.Join(err, cli.Close())
+	}
 	return r, nil
 }
 
@@ -113,7 +121,9 @@ func (r *Runner) WaitRemoved(ctx context.Context) error {
 
 // Ping checks that the daemon answers.
 func (r *Runner) Ping(ctx context.Context) error {
-	if _, err := r.cli.Ping(ctx); err != nil {
+	_, err := r.cli.Ping(ctx)
+	r.metrics.pings.WithLabelValues(result(err)).Inc()
+	if err != nil {
 		return fmt.Errorf("docker daemon at %s is unreachable: %w", r.cli.DaemonHost(), err)
 	}
 	return nil
@@ -139,6 +149,7 @@ func (r *Runner) Reap(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			n++
+			r.metrics.reaped.Inc()
 			r.log.Info("reaped orphan container", "container", c.ID, "agent", r.agentID)
 		case cerrdefs.IsNotFound(err):
 			// Gone already: someone else removed it.

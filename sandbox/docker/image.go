@@ -46,6 +46,16 @@ const (
 // Concurrent calls for a missing image may each build it; the result is
 // the same image.
 func (r *Runner) EnsureImage(ctx context.Context, image, busyboxPath string, progress io.Writer) (built bool, err error) {
+	defer func() {
+		switch {
+		case err != nil:
+			r.metrics.images.WithLabelValues("error").Inc()
+		case built:
+			r.metrics.images.WithLabelValues("built").Inc()
+		default:
+			r.metrics.images.WithLabelValues("present").Inc()
+		}
+	}()
 	if image == "" {
 		return false, errors.New("ensure image: image name must not be empty")
 	}

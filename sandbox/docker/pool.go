@@ -322,6 +322,7 @@ func (r *Runner) KeepWarm(ctx context.Context) error {
 			continue
 		}
 		w, err := r.fill(ctx)
+		r.metrics.refills.WithLabelValues(result(err)).Inc()
 		if err != nil {
 			r.log.Warn("warm pool refill failed", "error", err, "retry_in", backoff)
 			t := time.NewTimer(backoff)
@@ -427,7 +428,9 @@ func (r *Runner) fill(ctx context.Context) (*warmContainer, error) {
 
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	attachStart := time.Now()
 	stream, err := r.cli.ContainerAttach(cctx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	r.metrics.op(opAttach, attachStart, err)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("attach container %s: %w", id, err), r.remove(ctx, id, ws, slot))
 	}
@@ -469,6 +472,7 @@ func (r *Runner) evictOnExit(ctx context.Context, w *warmContainer) {
 	if !r.pool.evict(w) {
 		return
 	}
+	r.metrics.evictions.Inc()
 	r.log.Warn("idle warm container exited; replacing it", "container", w.id, "exit_code", w.exit.status.StatusCode, "error", w.exit.err)
 	w.stream.Close()
 	r.removeLater(ctx, w.id, w.workspace, w.slot)
@@ -498,11 +502,13 @@ func (r *Runner) runWarm(ctx context.Context, spec sandbox.Spec, workspace strin
 	res.ContainerID = w.id
 
 	script := warmScript(spec.Command, spec.Env, w.shellEnv)
-	start := func(runCtx context.Context) error {
+	start := func(runCtx context.Context) (err error) {
+		began := time.Now()
+		defer func() { r.metrics.op(opWarmStart, began, err) }()
 		conn := w.stream.Conn
 		stopDeadline := context.AfterFunc(runCtx, func() { conn.SetWriteDeadline(time.Now()) })
 		defer stopDeadline()
-		_, err := io.WriteString(conn, script)
+		_, err = io.WriteString(conn, script)
 		if err == nil {
 			err = w.stream.CloseWrite()
 		}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -83,7 +84,11 @@ func (m *removals) wait() error {
 func (r *Runner) removeLater(ctx context.Context, id string, dirs ...string) {
 	r.removals.add()
 	go func() {
-		r.removals.finish(r.remove(ctx, id, dirs...))
+		err := r.remove(ctx, id, dirs...)
+		if err != nil {
+			r.metrics.removalFail.Inc()
+		}
+		r.removals.finish(err)
 	}()
 }
 
@@ -93,8 +98,13 @@ func (r *Runner) removeLater(ctx context.Context, id string, dirs ...string) {
 func (r *Runner) remove(ctx context.Context, id string, dirs ...string) error {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	began := time.Now()
 	err := r.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	if err != nil && cerrdefs.IsNotFound(err) {
+		err = nil
+	}
+	r.metrics.op(opRemove, began, err)
+	if err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	r.log.Debug("sandbox container removed", "container", id)

@@ -57,7 +57,16 @@ var errTimedOut = errors.New("sandbox timeout")
 // The caller must make Spec.Workspace writable by Spec.User (uid 65534 by
 // default), for example with chmod 0777 or chown -R 65534:65534; Run does
 // not change host permissions.
-func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, err error) {
+func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	r.metrics.inFlight.Inc()
+	defer r.metrics.inFlight.Dec()
+	res, err := r.run(ctx, spec)
+	r.metrics.ran(res, err)
+	return res, err
+}
+
+// run is Run without the metrics.
+func (r *Runner) run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return res, err
@@ -88,6 +97,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result
 			}
 			reason = err.Error()
 		}
+		r.metrics.misses.Inc()
 		r.log.Debug("sandbox run is cold", "reason", reason)
 	}
 	return r.runCold(ctx, spec, workspace, out)
@@ -104,6 +114,7 @@ func (r *Runner) runCold(ctx context.Context, spec sandbox.Spec, workspace strin
 		defer func() { err = errors.Join(err, stop()) }()
 		cfg.Env = append(cfg.Env, env...)
 		host.NetworkMode = container.NetworkMode(EgressNetwork)
+		r.metrics.egressRuns.Inc()
 	}
 	id, err := r.create(ctx, cfg, host)
 	if err != nil {
@@ -114,14 +125,19 @@ func (r *Runner) runCold(ctx context.Context, spec sandbox.Spec, workspace strin
 
 	// Attach before start so that no output is missed; the hijacked
 	// connection streams output as the command writes it.
+	attachStart := time.Now()
 	stream, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	r.metrics.op(opAttach, attachStart, err)
 	if err != nil {
 		return res, fmt.Errorf("attach container %s: %w", id, err)
 	}
 	// Registered before start, so an instant exit is not missed.
 	exit := r.watchExit(ctx, id)
 	start := func(runCtx context.Context) error {
-		if err := r.cli.ContainerStart(runCtx, id, container.StartOptions{}); err != nil {
+		began := time.Now()
+		err := r.cli.ContainerStart(runCtx, id, container.StartOptions{})
+		r.metrics.op(opStart, began, err)
+		if err != nil {
 			return fmt.Errorf("start container %s: %w", id, err)
 		}
 		return nil
@@ -186,7 +202,9 @@ func (r *Runner) containerLabels(extra map[string]string) map[string]string {
 func (r *Runner) create(ctx context.Context, cfg *container.Config, host *container.HostConfig) (string, error) {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	began := time.Now()
 	created, err := r.cli.ContainerCreate(cctx, cfg, host, nil, nil, "")
+	r.metrics.op(opCreate, began, err)
 	if cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("create container: %w: %s (sandbox images are built locally with EnsureImage, never pulled)", ErrImageNotFound, cfg.Image)
 	}
@@ -302,7 +320,9 @@ func (r *Runner) supervise(ctx context.Context, spec sandbox.Spec, id string, st
 	stopStats()
 	res.Usage = <-usage
 
+	inspectStart := time.Now()
 	info, err := r.cli.ContainerInspect(cctx, id)
+	r.metrics.op(opInspect, inspectStart, err)
 	switch {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("inspect container %s: %w", id, err))
@@ -355,9 +375,14 @@ func (r *Runner) awaitOOMFlag(ctx context.Context, id string) bool {
 // so that its exit state can be inspected.
 func (r *Runner) kill(ctx context.Context, id string) []error {
 	var errs []error
+	began := time.Now()
 	err := r.cli.ContainerKill(ctx, id, "KILL")
 	// Conflict: it exited (or never started) in the meantime.
-	if err != nil && !cerrdefs.IsConflict(err) {
+	if err != nil && cerrdefs.IsConflict(err) {
+		err = nil
+	}
+	r.metrics.op(opKill, began, err)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("kill container %s: %w", id, err))
 	}
 	waitC, waitErrC := r.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
