@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ type mesh struct {
 	running  *countingRunner
 	logger   *slog.Logger
 	stopSub  func()
+	// stopRole ends the subscription to the agent's role topic.
+	stopRole func()
 	// offer delivers a help offer to a task's workflow; set once the
 	// Temporal client exists (until then requests are not answered).
 	offer atomic.Pointer[func(ctx context.Context, key string, o activities.HelpOffer) error]
@@ -156,10 +159,6 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		return nil, errors.Join(err, node.Close())
 	}
 	if m.stopSub, err = m.coord.Subscribe(func(e gossip.Envelope, from string) {
-		if e.Type == gossip.TypeTaskHelpRequest {
-			m.answerHelp(ctx, e, from)
-			return
-		}
 		if err := m.registry.Observe(e, from); err != nil {
 			logger.Debug("ignored broadcast", "from", from, "error", err)
 			return
@@ -182,25 +181,43 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 	}); err != nil {
 		return nil, errors.Join(err, node.Close())
 	}
+	m.stopRole = func() {}
+	if agent != nil && validRole(agent.Role) {
+		// Requests addressed to this agent's role arrive on its role topic.
+		rt, err := node.Join(gossip.RoleTopic(agent.Role))
+		if err != nil {
+			return nil, errors.Join(err, node.Close())
+		}
+		if m.stopRole, err = rt.Subscribe(func(e gossip.Envelope, from string) {
+			if e.Type == gossip.TypeTaskHelpRequest {
+				m.answerHelp(ctx, e, from)
+			}
+		}); err != nil {
+			return nil, errors.Join(err, node.Close())
+		}
+	}
 	return m, nil
 }
 
+var rolePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// validRole reports whether a role can name a role topic.
+func validRole(role string) bool { return rolePattern.MatchString(role) }
+
 // Close leaves the network.
 func (m *mesh) Close() error {
+	m.stopRole()
 	m.stopSub()
 	m.wg.Wait()
 	return m.node.Close()
 }
 
-// PublishHelpRequest implements activities.HelpPublisher: it waits (briefly)
-// for a mesh peer, since a publish before the mesh forms is lost, and sends
-// the request to the required roles on the coordination topic.
+// PublishHelpRequest implements activities.HelpPublisher: it sends the
+// request on the topic of each required role (CHORUS/roles/<role>/v1),
+// after waiting (briefly) for a peer of that role in the topic's mesh,
+// since a publish before the mesh forms is lost. It fails only when no
+// role could be asked.
 func (m *mesh) PublishHelpRequest(ctx context.Context, req activities.HelpRequest) error {
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := m.node.WaitMesh(wctx, gossip.TopicCoordination, 1); err != nil {
-		return fmt.Errorf("no gossip peers to ask: %w", err)
-	}
 	prio := gossip.PriorityMedium
 	if req.Priority >= 8 {
 		prio = gossip.PriorityUrgent
@@ -209,11 +226,41 @@ func (m *mesh) PublishHelpRequest(ctx context.Context, req activities.HelpReques
 	if req.Issue > 0 {
 		body.Room = gossip.IssueRoom(req.Issue)
 	}
-	if err := m.coord.PublishBody(ctx, body, gossip.Envelope{ToRoles: req.Roles, RequiredExpertise: req.Expertise, Priority: prio, ThreadID: req.Key}); err != nil {
+	var asked []string
+	var errs []error
+	for _, role := range req.Roles {
+		if !validRole(role) {
+			errs = append(errs, fmt.Errorf("role %q cannot name a role topic", role))
+			continue
+		}
+		if err := m.askRole(ctx, role, body, gossip.Envelope{ToRoles: req.Roles, RequiredExpertise: req.Expertise, Priority: prio, ThreadID: req.Key}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		asked = append(asked, role)
+	}
+	if len(asked) == 0 {
+		return fmt.Errorf("no role could be asked: %w", errors.Join(errs...))
+	}
+	m.record(ctx, "task_help_requested", networkEvent{PeerID: m.node.ID(), AgentID: req.AgentID, Task: req.Key, Room: body.Room,
+		Detail: "asked roles " + strings.Join(asked, ", ")})
+	return nil
+}
+
+// askRole publishes a help request on one role's topic once a peer of the
+// role is in its mesh.
+func (m *mesh) askRole(ctx context.Context, role string, body gossip.TaskHelpRequest, e gossip.Envelope) error {
+	name := gossip.RoleTopic(role)
+	t, err := m.node.Join(name)
+	if err != nil {
 		return err
 	}
-	m.record(ctx, "task_help_requested", networkEvent{PeerID: m.node.ID(), AgentID: req.AgentID, Task: req.Key, Room: body.Room})
-	return nil
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.node.WaitMesh(wctx, name, 1); err != nil {
+		return fmt.Errorf("no peers of role %s to ask: %w", role, err)
+	}
+	return t.PublishBody(ctx, body, e)
 }
 
 // answerHelp offers this agent's help when the request is addressed to its
