@@ -3,9 +3,7 @@ package gossip
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"time"
 	"unicode/utf8"
@@ -115,14 +113,9 @@ func Decode(b []byte, now time.Time) (Envelope, error) {
 	if !utf8.Valid(b) {
 		return Envelope{}, reject(RejectMalformed, "not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var e Envelope
-	if err := dec.Decode(&e); err != nil {
+	if err := strictUnmarshal(b, &e); err != nil {
 		return Envelope{}, reject(RejectMalformed, "%v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Envelope{}, reject(RejectMalformed, "trailing data after the envelope")
 	}
 	if err := normalize(&e); err != nil {
 		return Envelope{}, err
@@ -182,7 +175,7 @@ func normalize(e *Envelope) error {
 	if err := checkData(e.Data); err != nil {
 		return err
 	}
-	if len(e.Data) > 0 {
+	if len(e.Data) > 0 && !compact(e.Data) {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, e.Data); err != nil {
 			return reject(RejectMalformed, "data: %v", err)
@@ -241,9 +234,7 @@ func (e Envelope) DecodeData(v any) error {
 	if len(e.Data) == 0 {
 		return reject(RejectMalformed, "data: missing for %s", e.Type)
 	}
-	dec := json.NewDecoder(bytes.NewReader(e.Data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictUnmarshal(e.Data, v); err != nil {
 		return reject(RejectMalformed, "data of %s: %v", e.Type, err)
 	}
 	if val, ok := v.(interface{ Validate() error }); ok {

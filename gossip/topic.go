@@ -40,7 +40,7 @@ func (n *Node) Join(name string) (*Topic, error) {
 	if t, ok := n.topics[name]; ok {
 		return t, nil
 	}
-	if err := n.ps.RegisterTopicValidator(name, n.validate); err != nil {
+	if err := n.ps.RegisterTopicValidator(name, n.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
 	pt, err := n.ps.Join(name)

@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if opts.MemProfile != "" {
+		defer func() {
+			f, ferr := os.Create(opts.MemProfile)
+			if ferr == nil {
+				ferr = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+			}
+			if ferr != nil {
+				log.Error("writing the allocation profile failed", "error", ferr)
+			}
+		}()
 	}
 	for _, n := range opts.Nodes {
 		rep, err := benchSize(ctx, log, opts, n)

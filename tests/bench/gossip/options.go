@@ -34,8 +34,9 @@ type options struct {
 	MeshTimeout time.Duration
 	// Drain bounds waiting for deliveries after the last publish.
 	Drain time.Duration
-	// CPUProfile, when set, is where a CPU profile of the whole run goes.
-	CPUProfile string
+	// CPUProfile, when set, is where a CPU profile of the whole run goes;
+	// MemProfile, where an allocation profile goes at the end.
+	CPUProfile, MemProfile string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -52,6 +53,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.MeshTimeout, "mesh-timeout", 30*time.Second, "deadline for the mesh and warm-up")
 	fs.DurationVar(&o.Drain, "drain", 15*time.Second, "deadline for deliveries after the last publish")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile of the run to this file at the end")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
