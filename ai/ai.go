@@ -14,6 +14,7 @@ import (
 	"chorus/ai/internal/chat"
 	"chorus/ai/ollama"
 	"chorus/ai/openai"
+	"chorus/secret"
 )
 
 type (
@@ -132,7 +133,7 @@ func (m Model) Validate() error {
 	if _, err := chat.ParseEndpoint(m.Endpoint); err != nil {
 		bad(err)
 	}
-	if err := chat.CheckKeySource(m.APIKeyEnv, m.APIKeyFile); err != nil {
+	if err := secret.CheckSource("api_key_env", m.APIKeyEnv, "api_key_file", m.APIKeyFile); err != nil {
 		bad(err)
 	}
 	if m.Timeout < 0 {

@@ -15,6 +15,7 @@ import (
 
 	"chorus"
 	"chorus/provider/internal/forge"
+	"chorus/secret"
 )
 
 // The JSON of Gitea's REST API (/api/v1, see its swagger at
@@ -112,7 +113,7 @@ func apiRoot(base string) (*url.URL, error) {
 	return u, nil
 }
 
-func newTransport(cfg Config, token forge.Secret) (*forge.Transport, error) {
+func newTransport(cfg Config, token secret.Secret) (*forge.Transport, error) {
 	base, err := apiRoot(cfg.BaseURL)
 	if err != nil {
 		return nil, err

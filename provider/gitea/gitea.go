@@ -12,6 +12,7 @@ import (
 
 	"chorus"
 	"chorus/provider/internal/forge"
+	"chorus/secret"
 )
 
 // ProviderName is the Provider of every task from Gitea.
@@ -121,8 +122,8 @@ func (c Config) Validate() error {
 type Tracker struct {
 	t       *forge.Tracker
 	cfg     Config
-	token   forge.Secret
-	webhook forge.Secret
+	token   secret.Secret
+	webhook secret.Secret
 }
 
 // New validates cfg, reads the token (and the webhook secret, if
@@ -132,11 +133,11 @@ func New(cfg Config) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	token, err := forge.LoadSecret("token_env", cfg.TokenEnv, "token_file", cfg.TokenFile, cfg.Getenv)
+	token, err := secret.Load("token_env", cfg.TokenEnv, "token_file", cfg.TokenFile, cfg.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("gitea: %w", err)
 	}
-	secret, err := forge.LoadSecret("webhook_secret_env", cfg.WebhookSecretEnv, "webhook_secret_file", cfg.WebhookSecretFile, cfg.Getenv)
+	secret, err := secret.Load("webhook_secret_env", cfg.WebhookSecretEnv, "webhook_secret_file", cfg.WebhookSecretFile, cfg.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("gitea: %w", err)
 	}

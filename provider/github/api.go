@@ -14,6 +14,7 @@ import (
 
 	"chorus"
 	"chorus/provider/internal/forge"
+	"chorus/secret"
 )
 
 // The JSON of GitHub's REST API, the fields chorus reads
@@ -99,7 +100,7 @@ const perPage = "100"
 // api implements forge.API over GitHub's REST endpoints.
 type api struct{ t *forge.Transport }
 
-func newTransport(cfg Config, token forge.Secret) (*forge.Transport, error) {
+func newTransport(cfg Config, token secret.Secret) (*forge.Transport, error) {
 	base, err := url.Parse(cfg.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: url: %w", chorus.ErrInvalid, err)

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"time"
+
+	"chorus/secret"
 )
 
 // Size limits on what is read from a server.
@@ -34,7 +36,7 @@ type Caller struct {
 	// HTTP sends the requests; nil means a plain http.Client.
 	HTTP *http.Client
 	// Key, when set, is sent as "Authorization: Bearer <key>".
-	Key Secret
+	Key secret.Secret
 	// Retry bounds the retries of one call.
 	Retry RetryPolicy
 	// Timeout bounds one call, retries included; 0 means no bound beyond
@@ -84,7 +86,7 @@ func (c *Caller) Post(ctx context.Context, model string, payload []byte, stream 
 		}
 		c.logger().LogAttrs(ctx, slog.LevelWarn, "ai chat retry",
 			slog.String("provider", c.Provider), slog.String("endpoint", c.Endpoint), slog.String("model", model),
-			slog.Int("attempt", attempt), slog.Duration("wait", d), slog.String("error", string(c.Key.Scrub([]byte(err.Error())))))
+			slog.Int("attempt", attempt), slog.Duration("wait", d), slog.String("error", string(c.Key.ScrubBytes([]byte(err.Error())))))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -107,7 +109,7 @@ func (c *Caller) wrap(model string, attempts int, err error) error {
 	} else {
 		err = fmt.Errorf("%s chat with model %q at %s: %w", c.Provider, model, c.Endpoint, err)
 	}
-	return &scrubbed{err: err, msg: string(c.Key.Scrub([]byte(err.Error())))}
+	return &scrubbed{err: err, msg: string(c.Key.ScrubBytes([]byte(err.Error())))}
 }
 
 // scrubbed is an error whose message has the key cleared; errors.Is and
@@ -181,12 +183,12 @@ func (c *Caller) attempt(ctx context.Context, payload []byte, stream bool, decod
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 			retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
-		return retryAfter, c.Classify(resp.StatusCode, c.Key.Scrub(body))
+		return retryAfter, c.Classify(resp.StatusCode, c.Key.ScrubBytes(body))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return -1, fmt.Errorf("%w: HTTP %d with an HTML page, not a chat reply (is the endpoint right?): %s",
-			ErrMalformedReply, resp.StatusCode, Snippet(c.Key.Scrub(head)))
+			ErrMalformedReply, resp.StatusCode, Snippet(c.Key.ScrubBytes(head)))
 	}
 
 	r := &readErrors{r: io.LimitReader(resp.Body, MaxReply+1)}
@@ -231,7 +233,7 @@ func (c *Caller) String() string {
 	}
 	key := "none"
 	if c.Key.IsSet() {
-		key = Redacted
+		key = secret.Redacted
 	}
 	return fmt.Sprintf("provider: %s, endpoint: %s, api_key: %s", c.Provider, c.Endpoint, key)
 }
@@ -246,7 +248,7 @@ func (c *Caller) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) 
 func (c *Caller) LogAttrs() []slog.Attr {
 	attrs := []slog.Attr{slog.String("provider", c.Provider), slog.String("endpoint", c.Endpoint)}
 	if c.Key.IsSet() {
-		attrs = append(attrs, slog.String("api_key", Redacted))
+		attrs = append(attrs, slog.String("api_key", secret.Redacted))
 	}
 	return attrs
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chorus"
+	"chorus/secret"
 )
 
 // Config describes one model behind one endpoint; the provider packages
@@ -39,7 +40,7 @@ func (c Config) Validate() error {
 	if _, err := ParseEndpoint(c.Endpoint); err != nil {
 		errs = append(errs, err)
 	}
-	if err := CheckKeySource(c.APIKeyEnv, c.APIKeyFile); err != nil {
+	if err := secret.CheckSource("api_key_env", c.APIKeyEnv, "api_key_file", c.APIKeyFile); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Timeout < 0 {
@@ -70,7 +71,7 @@ func NewCaller(w Wire, cfg Config, hc *http.Client, getenv func(string) string) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", w.Provider, err)
 	}
-	key, err := LoadKey(cfg.APIKeyEnv, cfg.APIKeyFile, getenv)
+	key, err := secret.Load("api_key_env", cfg.APIKeyEnv, "api_key_file", cfg.APIKeyFile, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", w.Provider, err)
 	}

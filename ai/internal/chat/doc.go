@@ -9,7 +9,7 @@
 //   - Every error a Caller returns names the provider, the model and the
 //     endpoint, and wraps exactly one of the sentinels (or the caller's
 //     context error when the caller gave up).
-//   - The API key lives only in a Secret. A Secret prints, formats, logs and
+//   - The API key lives only in a secret.Secret, which prints, formats, logs and
 //     marshals as [REDACTED]; server replies quoted in errors and logs have
 //     the key replaced before they are used.
 //   - A call is retried only on 429, 5xx and transport failures, never after

@@ -1,7 +1,7 @@
 // Package forge is what the github and gitea providers share: the claim
 // protocol over an issue's comments (Tracker), the REST transport with
 // token auth, pagination and rate-limit backoff (Transport, GetAll), the
-// signed webhook handler (Hook), token loading (Secret, LoadSecret) and
+// signed webhook handler (Hook), token loading (chorus/secret) and
 // the label conventions (TaskOf). Each provider supplies an API, its wire
 // format.
 //

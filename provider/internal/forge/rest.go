@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"chorus"
+	"chorus/secret"
 )
 
 // RetryPolicy bounds the retries of one REST call.
@@ -101,7 +102,7 @@ type Transport struct {
 	// AuthScheme precedes the token in the Authorization header
 	// ("Bearer", "token").
 	AuthScheme string
-	Token      Secret
+	Token      secret.Secret
 	// Header is added to every request (Accept, API version).
 	Header http.Header
 	Retry  RetryPolicy

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"chorus/secret"
 )
 
 const secretToken = "tok_0123456789abcdef_secret"
@@ -28,7 +30,7 @@ func testTransport(t *testing.T, h http.HandlerFunc, logs *bytes.Buffer) *Transp
 		logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
 	return &Transport{
-		Provider: "test", Base: base, HTTP: srv.Client(), AuthScheme: "Bearer", Token: NewSecret(secretToken),
+		Provider: "test", Base: base, HTTP: srv.Client(), AuthScheme: "Bearer", Token: secret.New(secretToken),
 		Retry: RetryPolicy{MaxAttempts: 3, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxWait: time.Second},
 		RateLimited: func(resp *http.Response, _ []byte, now time.Time) (time.Duration, bool) {
 			if resp.StatusCode != http.StatusTooManyRequests {
@@ -129,7 +131,7 @@ func TestTransportNeverLeaksTheToken(t *testing.T) {
 			t.Errorf("the token appears in the %s: %s", what, text)
 		}
 	}
-	if !strings.Contains(err.Error(), Redacted) || !strings.Contains(logs.String(), "forge request retried") {
+	if !strings.Contains(err.Error(), secret.Redacted) || !strings.Contains(logs.String(), "forge request retried") {
 		t.Errorf("error %q / logs %q: want the scrubbed echo and the retries logged", err, logs.String())
 	}
 }

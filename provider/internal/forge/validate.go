@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chorus"
+	"chorus/secret"
 )
 
 // Settings are the configuration fields github and gitea share; Problems
@@ -57,10 +58,10 @@ func (s Settings) Problems() []error {
 	if s.TokenEnv == "" && s.TokenFile == "" {
 		bad("token_env", "set token_env or token_file (the token is never given in the file or on the command line)")
 	}
-	if err := CheckSource("token_env", s.TokenEnv, "token_file", s.TokenFile); err != nil {
+	if err := secret.CheckSource("token_env", s.TokenEnv, "token_file", s.TokenFile); err != nil {
 		errs = append(errs, err)
 	}
-	if err := CheckSource("webhook_secret_env", s.WebhookSecretEnv, "webhook_secret_file", s.WebhookSecretFile); err != nil {
+	if err := secret.CheckSource("webhook_secret_env", s.WebhookSecretEnv, "webhook_secret_file", s.WebhookSecretFile); err != nil {
 		errs = append(errs, err)
 	}
 	if len(s.Repositories) == 0 {

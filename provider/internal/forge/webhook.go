@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"chorus"
+	"chorus/secret"
 )
 
 // HookEvent is a decoded webhook delivery about an issue.
@@ -30,7 +31,7 @@ type HookEvent struct {
 // for concurrent use.
 type Hook struct {
 	Provider string
-	Secret   Secret
+	Secret   secret.Secret
 	MaxBody  int64
 	// Signature returns the hex HMAC-SHA256 the delivery carries ("" when
 	// absent).
@@ -116,22 +117,22 @@ func writeReply(w http.ResponseWriter, status int, v HookReply) {
 }
 
 // ValidSignature reports whether sig is the hex HMAC-SHA256 of body under
-// secret, comparing in constant time. An unset secret or an empty or
+// key, comparing in constant time. An unset key or an empty or
 // malformed signature is never valid.
-func ValidSignature(secret Secret, body []byte, sig string) bool {
-	if !secret.IsSet() || sig == "" {
+func ValidSignature(key secret.Secret, body []byte, sig string) bool {
+	if !key.IsSet() || sig == "" {
 		return false
 	}
 	got, err := hex.DecodeString(sig)
 	if err != nil {
 		return false
 	}
-	return hmac.Equal(got, Sign(secret, body))
+	return hmac.Equal(got, Sign(key, body))
 }
 
-// Sign returns the HMAC-SHA256 of body under secret.
-func Sign(secret Secret, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret.Reveal()))
+// Sign returns the HMAC-SHA256 of body under key.
+func Sign(key secret.Secret, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(key.Reveal()))
 	m.Write(body)
 	return m.Sum(nil)
 }

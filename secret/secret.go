@@ -1,4 +1,4 @@
-package forge
+package secret
 
 import (
 	"bytes"
@@ -15,14 +15,15 @@ import (
 // Redacted is what a Secret shows instead of its value.
 const Redacted = "[REDACTED]"
 
-// Secret holds a token or a webhook secret. The value sits behind a pointer
+// Secret holds a credential: an API key, a token, a webhook secret. The
+// value sits behind a pointer
 // so that printing a struct holding a Secret in an unexported field shows an
 // address, not the value; every formatting method of Secret itself shows
 // Redacted.
 type Secret struct{ v *string }
 
-// NewSecret wraps s; an empty s gives the zero Secret.
-func NewSecret(s string) Secret {
+// New wraps s; an empty s gives the zero Secret.
+func New(s string) Secret {
 	if s == "" {
 		return Secret{}
 	}
@@ -74,6 +75,15 @@ func (s Secret) Scrub(text string) string {
 	return strings.ReplaceAll(text, *s.v, Redacted)
 }
 
+// ScrubBytes is Scrub for a byte slice; b is returned as is when it does
+// not hold the value.
+func (s Secret) ScrubBytes(b []byte) []byte {
+	if s.v == nil || !bytes.Contains(b, []byte(*s.v)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(*s.v), []byte(Redacted))
+}
+
 var envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // CheckSource validates where a secret comes from: at most one of env and
@@ -92,13 +102,13 @@ func CheckSource(envField, env, fileField, file string) error {
 // maxSecretFile bounds a secret file: a token is a line, not a document.
 const maxSecretFile = 16 << 10
 
-// LoadSecret reads a secret from the environment variable env (through
+// Load reads a secret from the environment variable env (through
 // getenv, os.Getenv when nil) or from the file at path file; neither gives
 // the zero Secret. Surrounding white space is trimmed; a source that is
 // named but empty is an error, and so is a value that cannot travel in an
 // HTTP header. Errors name the field and the variable or file, never the
 // value.
-func LoadSecret(envField, env, fileField, file string, getenv func(string) string) (Secret, error) {
+func Load(envField, env, fileField, file string, getenv func(string) string) (Secret, error) {
 	if err := CheckSource(envField, env, fileField, file); err != nil {
 		return Secret{}, err
 	}
@@ -127,7 +137,7 @@ func LoadSecret(envField, env, fileField, file string, getenv func(string) strin
 			return Secret{}, fmt.Errorf("%w: %s: the value in %s holds characters not allowed in an HTTP header", chorus.ErrInvalid, field, source)
 		}
 	}
-	return NewSecret(value), nil
+	return New(value), nil
 }
 
 func readSecretFile(path string) ([]byte, error) {
