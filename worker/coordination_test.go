@@ -132,10 +132,21 @@ func TestCoordinationOnTheWorker(t *testing.T) {
 	if escalations == nil || len(escalations) != 0 {
 		t.Fatalf("escalations %+v, want an empty list", escalations)
 	}
+	// The audit entries follow the session's state change: wait for them.
 	for _, typ := range []string{audit.TypePlanProposed, audit.TypeConsensusReached} {
-		entries, err := audit.Query(auditLog.Path(), audit.Filter{Type: typ})
-		if err != nil || len(entries) != 1 || !strings.Contains(string(entries[0].Data), s.ID) {
-			t.Fatalf("audit %s: %+v %v", typ, entries, err)
+		for {
+			entries, err := audit.Query(auditLog.Path(), audit.Filter{Type: typ})
+			if err == nil && len(entries) == 1 && strings.Contains(string(entries[0].Data), s.ID) {
+				break
+			}
+			if err != nil || len(entries) > 1 {
+				t.Fatalf("audit %s: %+v %v", typ, entries, err)
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("audit %s: %+v, want one entry for session %s", typ, entries, s.ID)
+			case <-tick.C:
+			}
 		}
 	}
 }

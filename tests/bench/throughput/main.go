@@ -38,6 +38,7 @@ import (
 	"chorus/intake"
 	"chorus/provider/board"
 	"chorus/sandbox"
+	"chorus/selection"
 	"chorus/workflows"
 )
 
@@ -108,13 +109,18 @@ func run(n, conc, warm, rounds int) error {
 	shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 	shared.RegisterActivity(&activities.Agent{Info: agent})
 	shared.RegisterActivity(&activities.Provider{Tasks: b})
+	// Selection scores the one agent there is, as a lone worker's
+	// registry would offer it.
+	shared.RegisterActivity(&activities.Selector{Peers: onlyAgent{agent}})
+	ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{})
+	ctl.RegisterActivity(&activities.Agent{Info: agent})
 	own := worker.New(c, agent.TaskQueue, worker.Options{})
 	own.RegisterActivity(&activities.Executor{Runner: noopRunner{}, DataDir: dir, Limits: sandbox.Spec{Image: "none"}})
 	const rawQueue = "bench-raw"
 	raw := worker.New(c, rawQueue, worker.Options{})
 	raw.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "Bare"})
 	raw.RegisterActivityWithOptions(noop, activityName("Noop"))
-	for _, w := range []worker.Worker{shared, own, raw} {
+	for _, w := range []worker.Worker{shared, ctl, own, raw} {
 		if err := w.Start(); err != nil {
 			return err
 		}
@@ -244,6 +250,13 @@ func bareWorkflow(ctx workflow.Context) error {
 }
 
 func noop(context.Context) error { return nil }
+
+// onlyAgent is a registry holding one idle agent.
+type onlyAgent struct{ a activities.AgentInfo }
+
+func (o onlyAgent) Candidates() []selection.Candidate {
+	return []selection.Candidate{{AgentID: o.a.ID, Role: o.a.Role, MaxTasks: o.a.MaxTasks, Performance: selection.DefaultPerformance}}
+}
 
 func activityName(n string) activity.RegisterOptions { return activity.RegisterOptions{Name: n} }
 
