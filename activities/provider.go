@@ -121,6 +121,10 @@ type FailInput struct {
 type CancelInput struct {
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
+	// AgentID and Fence are the claim's, when the task had one, for the
+	// progress messages.
+	AgentID string `json:"agent_id,omitempty"`
+	Fence   int64  `json:"fence,omitempty"`
 }
 
 func parseKey(s string) (chorus.TaskKey, error) {
@@ -233,6 +237,7 @@ func (p *Provider) Cancel(ctx context.Context, in CancelInput) error {
 		return classify(err)
 	}
 	p.Metrics.event(taskCancelled)
-	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, Status: "cancelled", Reason: in.Reason})
+	p.audit(ctx, AuditTaskFailed, AuditRecord{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: "cancelled", Reason: in.Reason})
+	p.progress(ctx, ProgressEvent{Key: in.Key, AgentID: in.AgentID, Fence: in.Fence, Status: chorus.StateCancelled, Reason: in.Reason})
 	return nil
 }

@@ -40,6 +40,9 @@ const maxRecordedScores = 8
 // Selector is the selection step (SPEC section 3, step 1).
 type Selector struct {
 	Peers PeerSource
+	// Observe, when set, hears every outcome (for this node's BACKBEAT
+	// operations: a task nobody qualifies for waits, blocked).
+	Observe func(key string, out SelectOutput)
 }
 
 // Select scores the known agents with the SPEC's formula and returns the
@@ -55,6 +58,9 @@ func (s *Selector) Select(ctx context.Context, in SelectInput) (SelectOutput, er
 	out := SelectOutput{Found: ok, Scores: scores}
 	if ok {
 		out.AgentID, out.Score = best.AgentID, scores[0].Score
+	}
+	if s.Observe != nil {
+		s.Observe(in.Key, out)
 	}
 	return out, nil
 }

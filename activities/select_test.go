@@ -152,4 +152,10 @@ func TestProviderPublishesProgress(t *testing.T) {
 		pub.evs[1].Status != chorus.StateCompleted || pub.evs[1].Result == nil || !pub.evs[1].Result.Success {
 		t.Fatalf("progress = %+v, want working then completed (nothing for the refused write)", pub.evs)
 	}
+	if _, err := env.ExecuteActivity(prov.Cancel, activities.CancelInput{Key: key, Reason: "by operator", AgentID: "a", Fence: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.evs) != 3 || pub.evs[2].Status != chorus.StateCancelled || pub.evs[2].AgentID != "a" || pub.evs[2].Reason != "by operator" {
+		t.Fatalf("progress after cancel = %+v, want cancelled with the claim's agent", pub.evs)
+	}
 }

@@ -445,6 +445,13 @@ func (n *Node) SetHelping(key string, helping bool) {
 	n.queue(n.tracker.SetHelping(key, helping))
 }
 
+// Drop forgets an operation without a claim (see Tracker.Drop).
+func (n *Node) Drop(key string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.tracker.Drop(key)
+}
+
 // Snapshot is the node's BACKBEAT state, as served on GET /api/v1/backbeat.
 type Snapshot struct {
 	ClusterID string `json:"cluster_id"`

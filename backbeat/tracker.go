@@ -222,6 +222,17 @@ func (t *Tracker) SetHelping(key string, helping bool) []gossip.StatusClaim {
 	return []gossip.StatusClaim{t.claim(op, "")}
 }
 
+// Drop forgets an operation without a claim, and reports whether it was
+// tracked: one this node followed for a while that another node now holds
+// (a task placed on another agent), whose claims are that node's to make.
+func (t *Tracker) Drop(key string) bool {
+	if _, ok := t.ops[key]; !ok {
+		return false
+	}
+	delete(t.ops, key)
+	return true
+}
+
 // Beat moves the tracker to beat index: finished operations are dropped,
 // the budgets of the others count down by the beats elapsed (an index
 // that goes backwards, a new timeline, counts as one beat; a repeated index

@@ -197,6 +197,25 @@ func TestTrackerBlockedHelpingAndForeignFinish(t *testing.T) {
 	}
 }
 
+func TestTrackerDrop(t *testing.T) {
+	tr := newTestTracker(t, 4, 10)
+	tr.Beat(0)
+	mustAdvance(t, tr, key1, PhaseQueued, "")
+	if !tr.Drop(key1) {
+		t.Error("Drop of a tracked operation reported false")
+	}
+	if tr.Drop(key1) || tr.Drop(key2) {
+		t.Error("Drop of an untracked operation reported true")
+	}
+	if ops := tr.Operations(); len(ops) != 0 {
+		t.Errorf("operations after drop: %+v", ops)
+	}
+	// A dropped operation makes no claim at the next bar: the idle one comes.
+	if got := briefs(tr.Beat(4)); len(got) != 1 || got[0].state != ClaimIdle || got[0].key != "" {
+		t.Errorf("claims at the next bar: %+v", got)
+	}
+}
+
 func mustAdvance(t *testing.T, tr *Tracker, key string, p Phase, agent string) []gossip.StatusClaim {
 	t.Helper()
 	c, err := tr.Advance(key, p, agent)

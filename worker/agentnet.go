@@ -118,6 +118,9 @@ func (m *mesh) PublishProgress(ctx context.Context, ev activities.ProgressEvent)
 	if ev.Result != nil {
 		done.Success, done.ExecutionType, done.DurationMS, done.Message = ev.Result.Success, ev.Result.ExecutionType, ev.Result.DurationMS, ev.Result.Message
 	}
+	if ph := m.phases.Load(); ph != nil {
+		ph.completed(done) // a node does not hear its own messages
+	}
 	if err := m.coord.PublishBody(ctx, done, gossip.Envelope{ThreadID: ev.Key}); err != nil {
 		m.logger.Debug("publishing completion failed", "task", ev.Key, "error", err)
 	}

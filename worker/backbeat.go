@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,57 +85,4 @@ func startBackbeat(o options, node *gossip.Node, agent activities.AgentInfo, isA
 		_ = json.NewEncoder(w).Encode(bb.Snapshot())
 	})
 	return bb, nil
-}
-
-// lifecycle is what beatRecorder feeds: the BACKBEAT node's tracker.
-type lifecycle interface {
-	Advance(key string, p backbeat.Phase, agentID string) error
-	Finish(key, agentID string, failed bool, notes string)
-}
-
-// beatRecorder passes every audit entry on and feeds the task lifecycle
-// ones to the BACKBEAT tracker: task_claimed → claimed, task_progress
-// "working" → executing, task_completed → done (completed, or failed when
-// the result failed), task_failed (failures and cancellations) → done
-// (failed). The workflow reports no planning or review step, so an
-// operation on this worker goes claimed → executing → done.
-type beatRecorder struct {
-	next   activities.Auditor
-	beat   lifecycle
-	logger *slog.Logger
-}
-
-// maxNotes bounds the failure reason a claim carries.
-const maxNotes = 200
-
-func (r beatRecorder) Record(ctx context.Context, typ string, data any) error {
-	err := r.next.Record(ctx, typ, data)
-	rec, ok := data.(activities.AuditRecord)
-	if !ok || rec.Key == "" {
-		return err
-	}
-	var terr error
-	switch typ {
-	case activities.AuditTaskClaimed:
-		terr = r.beat.Advance(rec.Key, backbeat.PhaseClaimed, rec.AgentID)
-	case activities.AuditTaskProgress:
-		if rec.Status == "working" {
-			terr = r.beat.Advance(rec.Key, backbeat.PhaseExecuting, rec.AgentID)
-		}
-	case activities.AuditTaskCompleted:
-		r.beat.Finish(rec.Key, rec.AgentID, !rec.Success, "")
-	case activities.AuditTaskFailed:
-		notes := rec.Reason
-		if rec.Status != "" {
-			notes = rec.Status + ": " + notes
-		}
-		if len(notes) > maxNotes {
-			notes = strings.ToValidUTF8(notes[:maxNotes], "")
-		}
-		r.beat.Finish(rec.Key, rec.AgentID, true, notes)
-	}
-	if terr != nil {
-		r.logger.Debug("backbeat ignored a lifecycle event", "type", typ, "key", rec.Key, "error", terr)
-	}
-	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"chorus/activities"
-	"chorus/backbeat"
 	"chorus/gossip"
 	"chorus/ops"
 )
@@ -69,69 +67,6 @@ func TestBeatBudget(t *testing.T) {
 	}
 }
 
-// fakeLifecycle records what the recorder feeds the tracker.
-type fakeLifecycle struct{ calls []string }
-
-func (f *fakeLifecycle) Advance(key string, p backbeat.Phase, agent string) error {
-	f.calls = append(f.calls, "advance "+key+" "+string(p)+" "+agent)
-	return nil
-}
-
-func (f *fakeLifecycle) Finish(key, agent string, failed bool, notes string) {
-	state := "completed"
-	if failed {
-		state = "failed"
-	}
-	f.calls = append(f.calls, "finish "+key+" "+agent+" "+state+" "+notes)
-}
-
-type fakeAuditor struct {
-	types []string
-	err   error
-}
-
-func (f *fakeAuditor) Record(_ context.Context, typ string, _ any) error {
-	f.types = append(f.types, typ)
-	return f.err
-}
-
-func TestBeatRecorderFeedsTheTracker(t *testing.T) {
-	const key = "task/github/o/r/3"
-	next := &fakeAuditor{err: errors.New("disk full")}
-	life := &fakeLifecycle{}
-	r := beatRecorder{next: next, beat: life, logger: discardLogger()}
-	events := []struct {
-		typ  string
-		data any
-	}{
-		{activities.AuditTaskClaimed, activities.AuditRecord{Key: key, AgentID: "b", Fence: 1}},
-		{activities.AuditTaskProgress, activities.AuditRecord{Key: key, Status: "working"}},
-		{activities.AuditTaskProgress, activities.AuditRecord{Key: key, Status: "something else"}},
-		{activities.AuditTaskCompleted, activities.AuditRecord{Key: key, AgentID: "b", Success: true}},
-		{activities.AuditTaskFailed, activities.AuditRecord{Key: key, Reason: "exit 1"}},
-		{activities.AuditTaskFailed, activities.AuditRecord{Key: key, Status: "cancelled", Reason: "by operator"}},
-		{"peer_joined", networkEvent{PeerID: "p"}},
-	}
-	for _, e := range events {
-		if err := r.Record(t.Context(), e.typ, e.data); err == nil || err.Error() != "disk full" {
-			t.Errorf("%s: err = %v, want the audit log's error passed on", e.typ, err)
-		}
-	}
-	want := []string{
-		"advance " + key + " claimed b",
-		"advance " + key + " executing ",
-		"finish " + key + " b completed ",
-		"finish " + key + "  failed exit 1",
-		"finish " + key + "  failed cancelled: by operator",
-	}
-	if strings.Join(life.calls, "\n") != strings.Join(want, "\n") {
-		t.Errorf("tracker got\n%s\nwant\n%s", strings.Join(life.calls, "\n"), strings.Join(want, "\n"))
-	}
-	if len(next.types) != len(events) {
-		t.Errorf("audit log got %d entries, want all %d", len(next.types), len(events))
-	}
-}
-
 // backbeatSnapshot is GET /api/v1/backbeat as a client reads it.
 type backbeatSnapshot struct {
 	Admin      bool    `json:"admin"`
@@ -167,7 +102,7 @@ func getSnapshot(t *testing.T, url string) backbeatSnapshot {
 
 // TestBackbeatWiring runs a --dev worker's backbeat (the admin) and another
 // worker's on real gossip nodes, with their ops muxes and health, and
-// feeds the second one's audit recorder.
+// feeds the second one's phases.
 func TestBackbeatWiring(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -216,9 +151,10 @@ func TestBackbeatWiring(t *testing.T) {
 		w := worker{url: srv.URL, health: health, stop: sync.OnceFunc(func() { rcancel(); <-done })}
 		t.Cleanup(w.stop)
 		if !dev {
-			r := beatRecorder{next: &fakeAuditor{}, beat: bb, logger: discardLogger()}
-			_ = r.Record(ctx, activities.AuditTaskClaimed, activities.AuditRecord{Key: "task/github/o/r/5", AgentID: id})
-			_ = r.Record(ctx, activities.AuditTaskProgress, activities.AuditRecord{Key: "task/github/o/r/5", Status: "working"})
+			ph := newOpPhases(id, bb, discardLogger())
+			ph.placed("task/github/o/r/5", id)
+			ph.accepted("task/github/o/r/5", id)
+			ph.started("Execute", "task/github/o/r/5", id)
 		}
 		return w
 	}

@@ -48,6 +48,9 @@ type mesh struct {
 	// seen holds the peers heard from since they (last) joined.
 	seenMu sync.Mutex
 	seen   map[string]bool
+	// phases follows the operations of this node for BACKBEAT; set once
+	// the BACKBEAT node exists.
+	phases atomic.Pointer[opPhases]
 }
 
 // networkEvent is the data of the network and collaboration audit entries
@@ -159,6 +162,9 @@ func startMesh(ctx context.Context, o options, dataDir string, agent *activities
 		return nil, errors.Join(err, node.Close())
 	}
 	if m.stopSub, err = m.coord.Subscribe(func(e gossip.Envelope, from string) {
+		if ph := m.phases.Load(); ph != nil {
+			ph.observe(e)
+		}
 		if err := m.registry.Observe(e, from); err != nil {
 			logger.Debug("ignored broadcast", "from", from, "error", err)
 			return
@@ -304,6 +310,9 @@ func (m *mesh) answerHelp(ctx context.Context, e gossip.Envelope, from string) {
 			return
 		}
 		m.logger.Info("offered help", "task", req.TaskKey, "requester", req.AgentID)
+		if ph := m.phases.Load(); ph != nil {
+			ph.offered(req.TaskKey)
+		}
 		m.record(sctx, "task_help_offered", networkEvent{PeerID: m.node.ID(), AgentID: m.agent.ID, Task: req.TaskKey, Room: req.Room})
 		resp := gossip.TaskHelpResponse{TaskKey: req.TaskKey, AgentID: o.AgentID, PeerID: o.PeerID, Role: o.Role, Expertise: o.Expertise,
 			CurrentTasks: int(m.running.n.Load()), MaxTasks: m.agent.MaxTasks}
@@ -471,6 +480,8 @@ type countingRunner struct {
 	finished  atomic.Int64
 	// changed receives a value (without blocking) when a run starts or ends.
 	changed chan struct{}
+	// phases, when set, hears of each run of a task's execution.
+	phases atomic.Pointer[opPhases]
 }
 
 func newCountingRunner() *countingRunner {
@@ -478,6 +489,11 @@ func newCountingRunner() *countingRunner {
 }
 
 func (c *countingRunner) Run(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, err error) {
+	if ph := c.phases.Load(); ph != nil {
+		if key := opOf(ctx); key != "" {
+			ph.running(key)
+		}
+	}
 	c.n.Add(1)
 	c.notify()
 	defer func() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -455,6 +456,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// The operations this node takes part in, fed to BACKBEAT from the
+	// mesh, the sandbox runs and the agent's activities (phases.go).
+	phaseAgent := agent.ID
+	if o.noAgent {
+		phaseAgent = ""
+	}
+	phases := newOpPhases(phaseAgent, beat, logger.With("component", "backbeat"))
+	m.phases.Store(phases)
+	running.phases.Store(phases)
+	phaseHooks := []interceptor.WorkerInterceptor{&phaseInterceptor{phases: phases}}
 	// Not in the group either: it must stop before the mesh closes.
 	beatDone := make(chan error, 1)
 	go func() { beatDone <- beat.Run(gctx) }()
@@ -599,17 +610,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			shared := worker.New(c, workflows.TaskQueue, worker.Options{WorkerStopTimeout: o.drainTimeout})
 			shared.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: workflows.TaskWorkflowName})
 			shared.RegisterActivity(&activities.Agent{Info: agent, Announce: m, Metrics: am})
-			shared.RegisterActivity(&activities.Selector{Peers: m})
+			shared.RegisterActivity(&activities.Selector{Peers: m, Observe: phases.selected})
 			shared.RegisterActivity(collab)
-			shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: beatRecorder{next: recorder, beat: beat, logger: logger.With("component", "backbeat")},
+			shared.RegisterActivity(&activities.Provider{Tasks: tracker, Audit: recorder,
 				Progress: m, Logger: logger.With("component", "provider"), Metrics: am})
 			// The control queue: short activities for this agent (accepting
 			// a claim, asking for help, posting to a task's room) that must
 			// not wait behind executions for one of the max_tasks slots.
-			ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{WorkerStopTimeout: o.drainTimeout})
+			ctl := worker.New(c, activities.AgentControlQueue(agent.ID), worker.Options{WorkerStopTimeout: o.drainTimeout, Interceptors: phaseHooks})
 			ctl.RegisterActivity(&activities.Agent{Info: agent, Announce: m, Metrics: am})
 			ctl.RegisterActivity(collab)
-			own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks, WorkerStopTimeout: o.drainTimeout})
+			own := worker.New(c, agent.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: agent.MaxTasks, WorkerStopTimeout: o.drainTimeout, Interceptors: phaseHooks})
 			own.RegisterActivity(&activities.Executor{Runner: running, DataDir: dataDir, Limits: limits, Unlabelled: warm > 0, Logger: logger.With("component", "executor"), Metrics: am})
 			own.RegisterActivity(&activities.AI{Metrics: am, Models: rung.clients, Runner: running, DataDir: dataDir, Limits: limits,
 				Budget: rung.task, Daily: daily, Repositories: rung.repos, Unlabelled: warm > 0, Logger: logger.With("component", "ai"),

@@ -214,7 +214,7 @@ func (w *taskRun) fail(ctx workflow.Context, reason string, res *chorus.Result) 
 func (w *taskRun) cancel(ctx workflow.Context) (TaskStatus, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	pctx := workflow.WithActivityOptions(dctx, providerOptions())
-	if err := workflow.ExecuteActivity(pctx, providerActs.Cancel, activities.CancelInput{Key: w.st.Key, Reason: "cancelled by operator"}).Get(dctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(pctx, providerActs.Cancel, activities.CancelInput{Key: w.st.Key, Reason: "cancelled by operator", AgentID: w.st.AgentID, Fence: w.st.Fence}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("recording cancellation on the provider failed", "key", w.st.Key, "error", err)
 	}
 	w.st.Error = "cancelled"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,40 @@ func TestSubmitRunsInSandbox(t *testing.T) {
 	for _, typ := range []string{"task_claimed", "task_progress", "task_completed"} {
 		if code != 0 || !strings.Contains(out, `"`+typ+`"`) || !strings.Contains(out, s.TaskKey) {
 			t.Fatalf("audit query lacks %s for %s: exit %d: %s %s", typ, s.TaskKey, code, out, errOut)
+		}
+	}
+
+	// BACKBEAT followed the task through its phases on this worker: a
+	// status claim for each state a script task passes (claimed and
+	// planning claim "planning"; the AI rung's planning phase is not
+	// taken by a script task).
+	claims := func() []string {
+		resp, err := http.Get(c.opsURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		metrics, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for _, state := range []string{"planning", "executing", "reviewing", "completed"} {
+			re := regexp.MustCompile(`(?m)^chorus_backbeat_status_claims_total\{state="` + state + `"\} [1-9][0-9]*$`)
+			if !re.Match(metrics) {
+				missing = append(missing, state)
+			}
+		}
+		return missing
+	}
+	// The claims are published a moment after the state changes.
+	for deadline := time.Now().Add(10 * time.Second); ; waitTick() {
+		missing := claims()
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no status claim in /metrics for %v", missing)
 		}
 	}
 
