@@ -19,6 +19,7 @@ type metrics struct {
 	reportsPublished prometheus.Counter
 	reportsReceived  prometheus.Counter
 	dropped          prometheus.Counter
+	forgotten        prometheus.Counter
 }
 
 // newMetrics registers the node's metrics on reg; a nil reg gives
@@ -44,6 +45,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 		reportsPublished: counter("bar_reports_published_total", "Bar reports this node published as admin."),
 		reportsReceived:  counter("bar_reports_received_total", "Bar reports received from the admin."),
 		dropped:          counter("messages_dropped_total", "Backbeat messages dropped because the node's inbox was full."),
+		forgotten:        counter("operations_forgotten_total", "Operations dropped after staying open for three beat budgets: their end was never heard."),
 	}
 	for _, s := range ClaimStates() {
 		m.claims.WithLabelValues(s)
@@ -52,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.framesPublished, m.framesReceived, m.framesMissed, m.relocks, m.drift, m.claims,
-		m.claimsReceived, m.reportsPublished, m.reportsReceived, m.dropped, newStateCollector(n)} {
+		m.claimsReceived, m.reportsPublished, m.reportsReceived, m.dropped, m.forgotten, newStateCollector(n)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register backbeat metrics: %w", err)
 		}

@@ -152,7 +152,7 @@ func New(cfg Config, topic Topic) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := NewTracker(TrackerConfig{AgentID: cfg.AgentID, BarLength: cfg.BarLength, Budget: cfg.Budget})
+	tr, err := NewTracker(TrackerConfig{AgentID: cfg.AgentID, BarLength: cfg.BarLength, Budget: cfg.Budget, Abandon: AbandonBudgets})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,12 @@ func (n *Node) tick(now time.Time) ([]gossip.Body, time.Time) {
 		}
 		n.state = st.State
 	}
+	forgotten := n.tracker.Forgotten()
 	out = append(out, n.stamp(n.tracker.Beat(st.BeatIndex), now)...)
+	if f := n.tracker.Forgotten() - forgotten; f > 0 {
+		n.metrics.forgotten.Add(float64(f))
+		n.log.Warn("backbeat forgot operations whose end was never heard", "count", f, "after_budgets", AbandonBudgets)
+	}
 	out = append(out, n.pending...)
 	n.pending = nil
 

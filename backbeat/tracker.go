@@ -58,6 +58,10 @@ type TrackerConfig struct {
 	// Budget is the beat budget of an operation begun without one: the
 	// beats it is expected to need from its first phase to done.
 	Budget int
+	// Abandon, when positive, is how many of its budgets an operation may
+	// stay open before the tracker forgets it (see AbandonBudgets); 0
+	// keeps every operation until it finishes.
+	Abandon int
 }
 
 // Validate names the first unusable field.
@@ -69,6 +73,8 @@ func (c TrackerConfig) Validate() error {
 		return fmt.Errorf("%w: BarLength: %d must be at least 1", chorus.ErrInvalid, c.BarLength)
 	case c.Budget < 1:
 		return fmt.Errorf("%w: Budget: %d must be at least 1", chorus.ErrInvalid, c.Budget)
+	case c.Abandon < 0:
+		return fmt.Errorf("%w: Abandon: %d is negative", chorus.ErrInvalid, c.Abandon)
 	}
 	return nil
 }
@@ -134,7 +140,16 @@ type Tracker struct {
 	cfg  TrackerConfig
 	beat int64 // latest beat; -1 before the first
 	ops  map[string]*Operation
+	// forgotten counts the operations dropped as abandoned.
+	forgotten int64
 }
+
+// AbandonBudgets is how many of its budgets an operation may stay open
+// on a BACKBEAT node before its tracker forgets it: its end was never heard (a completion lost
+// on the mesh, a task that moved on without telling this node). Every
+// step of a task is bounded by its timeouts, so an operation this old is
+// not running any more.
+const AbandonBudgets = 3
 
 // NewTracker returns a tracker with no operations.
 func NewTracker(cfg TrackerConfig) (*Tracker, error) {
@@ -259,6 +274,11 @@ func (t *Tracker) Beat(index int64) []gossip.StatusClaim {
 			op.BeatsUsed += int(elapsed)
 			op.BeatsLeft = max(op.Budget-op.BeatsUsed, 0)
 		}
+		if t.cfg.Abandon > 0 && op.BeatsUsed >= t.cfg.Abandon*op.Budget {
+			delete(t.ops, key)
+			t.forgotten++
+			continue
+		}
 		switch {
 		case op.BeatsUsed > op.Budget && !op.Overrun:
 			op.Overrun = true
@@ -296,6 +316,10 @@ func (t *Tracker) ByPhase() map[Phase]int {
 	}
 	return out
 }
+
+// Forgotten counts the operations dropped because they stayed open for
+// Abandon budgets.
+func (t *Tracker) Forgotten() int64 { return t.forgotten }
 
 // LastBeat is the latest beat index the tracker saw, -1 before the first.
 func (t *Tracker) LastBeat() int64 { return t.beat }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"chorus"
@@ -213,6 +214,28 @@ func TestTrackerDrop(t *testing.T) {
 	// A dropped operation makes no claim at the next bar: the idle one comes.
 	if got := briefs(tr.Beat(4)); len(got) != 1 || got[0].state != ClaimIdle || got[0].key != "" {
 		t.Errorf("claims at the next bar: %+v", got)
+	}
+}
+
+func TestTrackerForgetsAbandonedOperations(t *testing.T) {
+	tr, err := NewTracker(TrackerConfig{AgentID: "me", BarLength: 100, Budget: 2, Abandon: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Beat(0)
+	mustAdvance(t, tr, key1, PhaseReviewing, "")
+	tr.Beat(3)
+	mustAdvance(t, tr, key2, PhaseExecuting, "")
+	tr.Beat(5) // key1: 5 of 6 beats
+	if n := len(tr.Operations()); n != 2 || tr.Forgotten() != 0 {
+		t.Fatalf("at beat 5: %d operations, %d forgotten", n, tr.Forgotten())
+	}
+	tr.Beat(6) // key1: 6 beats, three budgets: forgotten, without a claim
+	if ops := tr.Operations(); len(ops) != 1 || ops[0].TaskKey != key2 || tr.Forgotten() != 1 {
+		t.Fatalf("at beat 6: %+v, %d forgotten", ops, tr.Forgotten())
+	}
+	if _, err := NewTracker(TrackerConfig{AgentID: "me", BarLength: 1, Budget: 1, Abandon: -1}); err == nil || !strings.Contains(err.Error(), "Abandon") {
+		t.Errorf("negative Abandon: %v", err)
 	}
 }
 
