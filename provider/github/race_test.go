@@ -21,7 +21,7 @@ import (
 func TestClaimRace(t *testing.T) {
 	s := newFake(t)
 	var keys []chorus.TaskKey
-	for i := range 60 {
+	for i := range 200 {
 		n := s.CreateIssue(repo, githubtest.NewIssue{Title: fmt.Sprintf("task %d", i), Labels: []string{"chorus-task"}})
 		keys = append(keys, key(n))
 	}

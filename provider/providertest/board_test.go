@@ -30,7 +30,7 @@ func TestBoardClaimRace(t *testing.T) {
 	defer setup.Close()
 	ctx := context.Background()
 	var keys []chorus.TaskKey
-	for i := range 60 {
+	for i := range 200 {
 		task, _, err := setup.Add(ctx, chorus.Task{Title: fmt.Sprintf("task %d", i), Repository: "acme/race"})
 		if err != nil {
 			t.Fatal(err)
