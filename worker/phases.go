@@ -105,16 +105,11 @@ func (p *opPhases) selected(key string, out activities.SelectOutput) {
 
 // placed: the accept activity for agent began on this node.
 func (p *opPhases) placed(key, agent string) {
-	if !p.ours(agent) {
-		return
+	// A task that waited on this node was unblocked when selection chose
+	// this agent (selected), before the accept.
+	if p.ours(agent) {
+		p.advance(key, backbeat.PhaseQueued)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.waiting[key] {
-		delete(p.waiting, key)
-		p.beat.SetBlocked(key, false)
-	}
-	p.advance(key, backbeat.PhaseQueued)
 }
 
 // accepted: the accept activity succeeded.
