@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -79,7 +80,7 @@ const (
 // so the node records unconditionally. As a pubsub.RawTracer its methods
 // run in GossipSub's event loop and only touch atomic counters.
 type metrics struct {
-	bandwidth *lp2pmetrics.BandwidthCounter
+	bandwidth *byteTotals
 	bootstrap int // configured bootstrap peers
 	connLow   int
 	connHigh  int
@@ -104,7 +105,22 @@ type metrics struct {
 	throttled                                  prometheus.Counter
 	probes                                     *prometheus.CounterVec
 	probeDuration                              prometheus.Histogram
+
+	// The series that every message touches, resolved once: a label
+	// lookup hashes its values and takes a lock, several times per
+	// message per node. Both maps are read-only after newMetrics.
+	byClass         map[string]*classSeries
+	deliveredByType map[deliveredKey]prometheus.Counter
+	rpcsIn, rpcsOut prometheus.Counter
+	sizeIn, sizeOut prometheus.Observer
 }
+
+// classSeries are the per-message series of one topic class.
+type classSeries struct {
+	publishedOK, publishedErr, received, duplicates, grafts, prunes prometheus.Counter
+}
+
+type deliveredKey struct{ class, typ string }
 
 var _ pubsub.RawTracer = (*metrics)(nil)
 
@@ -113,7 +129,7 @@ func newMetrics(cfg Config) *metrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ops.Namespace, Subsystem: sub, Name: name, Help: help}, labels)
 	}
 	m := &metrics{
-		bandwidth: lp2pmetrics.NewBandwidthCounter(),
+		bandwidth: &byteTotals{},
 		bootstrap: len(cfg.Bootstrap),
 		connLow:   cfg.ConnLow,
 		connHigh:  cfg.ConnHigh,
@@ -168,21 +184,24 @@ func newMetrics(cfg Config) *metrics {
 	for _, r := range []string{resultOK, resultError, resultSkipped} {
 		m.dhtProbes.WithLabelValues(r)
 	}
+	m.byClass = make(map[string]*classSeries, len(topicClasses))
 	for _, c := range topicClasses {
-		m.published.WithLabelValues(c, resultOK)
-		m.published.WithLabelValues(c, resultError)
-		m.received.WithLabelValues(c)
-		m.duplicates.WithLabelValues(c)
-		m.grafts.WithLabelValues(c)
-		m.prunes.WithLabelValues(c)
+		m.byClass[c] = &classSeries{
+			publishedOK:  m.published.WithLabelValues(c, resultOK),
+			publishedErr: m.published.WithLabelValues(c, resultError),
+			received:     m.received.WithLabelValues(c),
+			duplicates:   m.duplicates.WithLabelValues(c),
+			grafts:       m.grafts.WithLabelValues(c),
+			prunes:       m.prunes.WithLabelValues(c),
+		}
 	}
+	m.deliveredByType = make(map[deliveredKey]prometheus.Counter)
 	for _, t := range MessageTypes() {
-		m.delivered.WithLabelValues(homeClass(t), string(t))
+		k := deliveredKey{homeClass(t), string(t)}
+		m.deliveredByType[k] = m.delivered.WithLabelValues(k.class, k.typ)
 	}
-	for _, d := range []string{"in", "out"} {
-		m.messageSize.WithLabelValues(d)
-		m.rpcs.WithLabelValues(d)
-	}
+	m.rpcsIn, m.rpcsOut = m.rpcs.WithLabelValues("in"), m.rpcs.WithLabelValues("out")
+	m.sizeIn, m.sizeOut = m.messageSize.WithLabelValues("in"), m.messageSize.WithLabelValues("out")
 	for _, r := range []string{resultOK, resultError} {
 		m.probes.WithLabelValues(r)
 	}
@@ -258,22 +277,21 @@ func (m *metrics) probed(kind string, start time.Time, err error) {
 
 // publishedMsg records one publish of size bytes on topic.
 func (m *metrics) publishedMsg(topic string, size int, err error) {
-	result := resultOK
+	c := m.byClass[topicClass(topic)]
 	if err != nil {
-		result = resultError
+		c.publishedErr.Inc()
+		return
 	}
-	m.published.WithLabelValues(topicClass(topic), result).Inc()
-	if err == nil {
-		m.messageSize.WithLabelValues("out").Observe(float64(size))
-	}
+	c.publishedOK.Inc()
+	m.sizeOut.Observe(float64(size))
 }
 
 // RawTracer: called only for messages from other peers (pubsub leaves this
 // node's own publishes out of the raw trace).
 
 func (m *metrics) ValidateMessage(msg *pubsub.Message) {
-	m.received.WithLabelValues(topicClass(msg.GetTopic())).Inc()
-	m.messageSize.WithLabelValues("in").Observe(float64(len(msg.GetData())))
+	m.byClass[topicClass(msg.GetTopic())].received.Inc()
+	m.sizeIn.Observe(float64(len(msg.GetData())))
 }
 
 func (m *metrics) DeliverMessage(msg *pubsub.Message) {
@@ -284,18 +302,23 @@ func (m *metrics) DeliverMessage(msg *pubsub.Message) {
 			m.messageAge.Observe(max(0, time.Since(e.Timestamp).Seconds()))
 		}
 	}
-	m.delivered.WithLabelValues(topicClass(msg.GetTopic()), typ).Inc()
+	k := deliveredKey{topicClass(msg.GetTopic()), typ}
+	if c, ok := m.deliveredByType[k]; ok {
+		c.Inc()
+		return
+	}
+	m.delivered.WithLabelValues(k.class, k.typ).Inc()
 }
 
 func (m *metrics) DuplicateMessage(msg *pubsub.Message) {
-	m.duplicates.WithLabelValues(topicClass(msg.GetTopic())).Inc()
+	m.byClass[topicClass(msg.GetTopic())].duplicates.Inc()
 }
 
-func (m *metrics) Graft(_ peer.ID, topic string) { m.grafts.WithLabelValues(topicClass(topic)).Inc() }
-func (m *metrics) Prune(_ peer.ID, topic string) { m.prunes.WithLabelValues(topicClass(topic)).Inc() }
+func (m *metrics) Graft(_ peer.ID, topic string) { m.byClass[topicClass(topic)].grafts.Inc() }
+func (m *metrics) Prune(_ peer.ID, topic string) { m.byClass[topicClass(topic)].prunes.Inc() }
 func (m *metrics) ThrottlePeer(peer.ID)          { m.throttled.Inc() }
-func (m *metrics) RecvRPC(*pubsub.RPC)           { m.rpcs.WithLabelValues("in").Inc() }
-func (m *metrics) SendRPC(*pubsub.RPC, peer.ID)  { m.rpcs.WithLabelValues("out").Inc() }
+func (m *metrics) RecvRPC(*pubsub.RPC)           { m.rpcsIn.Inc() }
+func (m *metrics) SendRPC(*pubsub.RPC, peer.ID)  { m.rpcsOut.Inc() }
 func (m *metrics) SendRPCCompleted(_ *pubsub.RPC, _ peer.ID, d time.Duration) {
 	m.rpcWrite.Observe(d.Seconds())
 }
@@ -325,3 +348,29 @@ func transportOf(a ma.Multiaddr) string {
 	}
 	return "other"
 }
+
+// byteTotals is the host's bandwidth reporter. It keeps the two totals the
+// metrics export (chorus_p2p_bytes_*) and nothing per peer or protocol:
+// libp2p's BandwidthCounter looks up a meter per protocol and per peer in
+// a sync.Map for every stream read and write, which cost more CPU per
+// gossip message than the totals are worth. Per-peer and per-protocol
+// queries return zero Stats.
+type byteTotals struct{ in, out atomic.Int64 }
+
+var _ lp2pmetrics.Reporter = (*byteTotals)(nil)
+
+func (b *byteTotals) LogSentMessage(n int64)                           { b.out.Add(n) }
+func (b *byteTotals) LogRecvMessage(n int64)                           { b.in.Add(n) }
+func (b *byteTotals) LogSentMessageStream(int64, protocol.ID, peer.ID) {}
+func (b *byteTotals) LogRecvMessageStream(int64, protocol.ID, peer.ID) {}
+func (b *byteTotals) GetBandwidthForPeer(peer.ID) lp2pmetrics.Stats    { return lp2pmetrics.Stats{} }
+func (b *byteTotals) GetBandwidthForProtocol(protocol.ID) lp2pmetrics.Stats {
+	return lp2pmetrics.Stats{}
+}
+func (b *byteTotals) GetBandwidthTotals() lp2pmetrics.Stats {
+	return lp2pmetrics.Stats{TotalIn: b.in.Load(), TotalOut: b.out.Load()}
+}
+func (b *byteTotals) GetBandwidthByPeer() map[peer.ID]lp2pmetrics.Stats         { return nil }
+func (b *byteTotals) GetBandwidthByProtocol() map[protocol.ID]lp2pmetrics.Stats { return nil }
+func (b *byteTotals) Reset()                                                    { b.in.Store(0); b.out.Store(0) }
+func (b *byteTotals) TrimIdle(time.Time)                                        {}

@@ -39,9 +39,13 @@ type Node struct {
 	role   string
 	redact func([]byte) []byte
 	host   host.Host
-	ps     *pubsub.PubSub
-	mdns   mdns.Service // nil when MDNS is off
-	dht    *dht.IpfsDHT // nil when DHTMode is off
+	// self is host.ID() as text, the From of every publish.
+	self string
+	// authors caches peer ids as text for the validator's From check.
+	authors idText
+	ps      *pubsub.PubSub
+	mdns    mdns.Service // nil when MDNS is off
+	dht     *dht.IpfsDHT // nil when DHTMode is off
 	// dhtMode is Config.DHTMode.
 	dhtMode string
 	stats   *stats
@@ -103,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		role:      cfg.Role,
 		redact:    cfg.Redact,
 		host:      h,
+		self:      h.ID().String(),
 		stats:     newStats(),
 		metrics:   m,
 		probe:     newProbe(),
@@ -242,7 +247,7 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 }
 
 // ID returns the node's peer id, the value of From in what it publishes.
-func (n *Node) ID() string { return n.host.ID().String() }
+func (n *Node) ID() string { return n.self }
 
 // Addrs returns the node's listen addresses as full multiaddrs ending in
 // /p2p/<peer id>, usable as another node's Bootstrap entries.
@@ -300,4 +305,29 @@ func (n *Node) Close() error {
 		return fmt.Errorf("close gossip node: %w", err)
 	}
 	return nil
+}
+
+// idText maps peer ids to their text form. Encoding one (base58 of the
+// multihash) cost about as much per received message as the envelope's
+// header checks together; the authors a node hears are few and repeat.
+type idText struct {
+	mu sync.Mutex
+	m  map[peer.ID]string
+}
+
+// maxIDText bounds the cache; when full it starts again empty.
+const maxIDText = 4096
+
+func (c *idText) text(id peer.ID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[id]; ok {
+		return s
+	}
+	if c.m == nil || len(c.m) >= maxIDText {
+		c.m = make(map[peer.ID]string)
+	}
+	s := id.String()
+	c.m[id] = s
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,13 @@ func strictUnmarshal(b []byte, v any) error {
 	fs := fieldsOf(reflect.TypeOf(v))
 	if fs == nil {
 		return decodeStrict(b, v)
+	}
+	rv := reflect.ValueOf(v)
+	if rv.IsNil() {
+		return decodeStrict(b, v)
+	}
+	if fs.decodeFlat(b, rv.Elem()) {
+		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		var se *json.SyntaxError
@@ -59,8 +67,12 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// fieldSet is the JSON names of a flat struct's fields.
-type fieldSet struct{ names []string }
+// fieldSet is the JSON names of a flat struct's fields, and how each
+// decodes (flat.go).
+type fieldSet struct {
+	names  []string
+	fields []flatField
+}
 
 var fieldSets sync.Map // reflect.Type -> *fieldSet (nil: not flat)
 
@@ -92,12 +104,15 @@ func buildFields(t reflect.Type) *fieldSet {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
 		if name == "" {
 			name = f.Name
+		}
+		if slices.Contains(fs.names, name) {
+			return nil // encoding/json's rules for clashing names apply
 		}
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array || ft.Kind() == reflect.Map {
@@ -109,7 +124,12 @@ func buildFields(t reflect.Type) *fieldSet {
 		if ft.Kind() == reflect.Struct && ft != timeType {
 			return nil
 		}
+		ff, ok := newFlatField(f, name, opts)
+		if !ok {
+			return nil
+		}
 		fs.names = append(fs.names, name)
+		fs.fields = append(fs.fields, ff)
 	}
 	return fs
 }

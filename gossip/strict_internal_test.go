@@ -1,9 +1,53 @@
 package gossip
 
 import (
+	"encoding/json"
+	"net"
 	"reflect"
 	"testing"
+	"time"
 )
+
+// kinds has a field of each kind the flat decoder handles itself or hands
+// on, for FuzzStrictUnmarshal.
+type kinds struct {
+	S   string            `json:"s"`
+	P   Priority          `json:"p,omitempty"`
+	B   bool              `json:"b"`
+	F   float64           `json:"f"`
+	F32 float32           `json:"f32"`
+	I   int               `json:"i"`
+	I8  int8              `json:"i8"`
+	U8  uint8             `json:"u8"`
+	L   []string          `json:"l"`
+	T   time.Time         `json:"t"`
+	R   json.RawMessage   `json:"r"`
+	M   map[string]int    `json:"m"`
+	Ptr *int              `json:"ptr"`
+	A   any               `json:"a"`
+	Q   int               `json:"q,string"` // beyond the flat decoder
+	N   string            // no tag: the field name
+	X   map[string]string `json:"-"`
+}
+
+type kindsNoString struct {
+	S   string          `json:"s"`
+	B   bool            `json:"b"`
+	F   float64         `json:"f"`
+	F32 float32         `json:"f32"`
+	I   int             `json:"i"`
+	I8  int8            `json:"i8"`
+	U8  uint8           `json:"u8"`
+	L   []string        `json:"l"`
+	T   time.Time       `json:"t"`
+	R   json.RawMessage `json:"r"`
+	M   map[string]int  `json:"m"`
+	Ptr *int            `json:"ptr"`
+	A   any             `json:"a"`
+	N   string
+	IP  net.IP     `json:"ip"` // a TextUnmarshaler
+	PT  *time.Time `json:"pt"`
+}
 
 // FuzzStrictUnmarshal checks the fast strict decoding against the
 // reference (a json.Decoder with DisallowUnknownFields and an EOF check):
@@ -17,6 +61,12 @@ func FuzzStrictUnmarshal(f *testing.F) {
 		`{"from":"a"} {"from":"b"}`, `{"from":"a"}x`, `[]`, `null`, `"s"`, `{"data":{"x":[1,{"y":"}"}]},"from":"\"q"}`,
 		`{"agent_id":"a","status":"idle","at":"2026-01-01T00:00:00Z","message":"m"}`, `{"agent_id":"a","nope":{}}`,
 		`{"rule":"r","confidence":0.8,"task":{"task_key":"k","repository":"r","odd":1},"depends_on":{}}`, `{"kelvin":1}`, `{"ſtatus":"idle"}`,
+		`{"s":"a\"b\\c\/\b\f\n\r\t\u00e9\ud83d\ude00\ud800x\udc00\ud800\u0041","b":true,"f":-1.5e-3,"f32":3.4e39,"i":-0,"i8":127,"u8":255}`,
+		`{"s":null,"b":null,"f":null,"i":null,"l":null,"t":null,"r":null,"m":null,"ptr":null,"a":null,"N":"n","n":"lower"}`,
+		`{"i8":128,"u8":-1,"i":1.0,"f":1e999,"i":99999999999999999999,"b":tru,"s":"\x"}`,
+		`{"l":["a","b\u0000"],"t":"2026-01-01T00:00:00.5+02:00","r":{"k":[1,"}"]},"m":{"a":1},"ptr":7,"a":[1,{"b":null}],"q":"5"}`,
+		`{ "s" : "dup" , "s" : "last" , "l":["x","y"], "l":["z"], "m":{"a":1}, "m":{"b":2} }`,
+		`{"s":"\ud834\udd1e\uDBFF\uDFFF\u12","f":01}`, `{"s":"éÿ"}`, `{"s":"tab	in"}`, `{"r":[1,2}`, `{"r":"x`, `{"b":false}x`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -24,6 +74,8 @@ func FuzzStrictUnmarshal(f *testing.F) {
 		func() any { return &Envelope{} },
 		func() any { return &StatusUpdate{} },
 		func() any { return &DependencyAlert{} },
+		func() any { return &kinds{} },
+		func() any { return &kindsNoString{} },
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, mk := range targets {

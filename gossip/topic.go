@@ -99,9 +99,9 @@ func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.
 		n.stats.reject(RejectSelfEcho)
 		return pubsub.ValidationIgnore
 	}
-	if e.From != author.String() {
+	if e.From != n.authors.text(author) {
 		n.stats.reject(RejectSpoofed)
-		n.log.Debug("message rejected", "topic", m.GetTopic(), "author", author.String(), "reason", string(RejectSpoofed))
+		n.log.Debug("message rejected", "topic", m.GetTopic(), "author", n.authors.text(author), "reason", string(RejectSpoofed))
 		return pubsub.ValidationReject
 	}
 	m.ValidatorData = e
@@ -207,7 +207,8 @@ func (t *Topic) Subscribe(handler func(e Envelope, from string)) (cancel func(),
 			if !ok || m.GetFrom() == self {
 				continue
 			}
-			handler(e, m.GetFrom().String())
+			// The validator checked that From is the signer's id.
+			handler(e, e.From)
 		}
 	}()
 	id := t.nextID

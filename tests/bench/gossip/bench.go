@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -99,6 +100,11 @@ func benchSize(ctx context.Context, log *slog.Logger, o options, n int) (report,
 }
 
 func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg []int, note string) (_ phaseResult, err error) {
+	// Every goroutine of this path's hosts inherits the label, so a CPU
+	// profile separates the paths: go tool pprof -tagfocus path=typed.
+	defer pprof.SetGoroutineLabels(ctx)
+	ctx = pprof.WithLabels(ctx, pprof.Labels("path", string(k)))
+	pprof.SetGoroutineLabels(ctx)
 	base := time.Now()
 	var current atomic.Pointer[collector]
 	recv := func(node int, payload []byte, at time.Duration) {
