@@ -1,10 +1,12 @@
 package gossip
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -299,63 +301,62 @@ func scanNumber(b []byte, i int) (end int, integer, ok bool) {
 // is false for a bad escape or invalid UTF-8 (which encoding/json would
 // replace: it decides then).
 func unquote(s []byte) (string, bool) {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			if c < utf8.RuneSelf {
-				out = append(out, c)
-				i++
-				continue
-			}
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "", false
-			}
-			out = append(out, s[i:i+size]...)
-			i += size
-			continue
+	var out strings.Builder
+	out.Grow(len(s))
+	for len(s) > 0 {
+		// Copy the run up to the next escape in one piece.
+		run := s
+		if j := bytes.IndexByte(s, '\\'); j >= 0 {
+			run = s[:j]
 		}
-		if i+1 >= len(s) {
+		if !utf8.Valid(run) {
 			return "", false
 		}
-		switch s[i+1] {
+		out.Write(run)
+		s = s[len(run):]
+		if len(s) == 0 {
+			break
+		}
+		if len(s) < 2 {
+			return "", false
+		}
+		switch s[1] {
 		case '"', '\\', '/':
-			out = append(out, s[i+1])
+			out.WriteByte(s[1])
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
-			r, ok := hex4(s, i+2)
+			r, ok := hex4(s, 2)
 			if !ok {
 				return "", false
 			}
-			i += 6
+			s = s[6:]
 			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+				if r2, ok := hex4(s, 2); ok && s[0] == '\\' && s[1] == 'u' {
 					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						out = utf8.AppendRune(out, dec)
-						i += 6
+						out.WriteRune(dec)
+						s = s[6:]
 						continue
 					}
 				}
 				r = utf8.RuneError
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 			continue
 		default:
 			return "", false
 		}
-		i += 2
+		s = s[2:]
 	}
-	return string(out), true
+	return out.String(), true
 }
 
 // hex4 decodes the four hex digits at s[i:i+4].

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -311,23 +312,22 @@ func (n *Node) Close() error {
 // multihash) cost about as much per received message as the envelope's
 // header checks together; the authors a node hears are few and repeat.
 type idText struct {
-	mu sync.Mutex
-	m  map[peer.ID]string
+	m    sync.Map // peer.ID -> string
+	size atomic.Int64
 }
 
 // maxIDText bounds the cache; when full it starts again empty.
 const maxIDText = 4096
 
 func (c *idText) text(id peer.ID) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.m[id]; ok {
-		return s
+	if s, ok := c.m.Load(id); ok {
+		return s.(string)
 	}
-	if c.m == nil || len(c.m) >= maxIDText {
-		c.m = make(map[peer.ID]string)
+	if c.size.Add(1) > maxIDText {
+		c.m.Clear()
+		c.size.Store(1)
 	}
 	s := id.String()
-	c.m[id] = s
+	c.m.Store(id, s)
 	return s
 }

@@ -254,17 +254,33 @@ func skipString(b []byte, i int) int {
 // compact reports whether the valid JSON d has no whitespace outside its
 // strings, as json.Compact would leave it.
 func compact(d []byte) bool {
-	in := false
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		switch {
-		case in && c == '\\':
-			i++
-		case c == '"':
-			in = !in
-		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+	for len(d) > 0 {
+		c := d[0]
+		switch c {
+		case ' ', '\t', '\n', '\r':
 			return false
+		case '"':
+			// Jump to the closing quote: the next one not escaped.
+			i := 1
+			for {
+				j := bytes.IndexByte(d[i:], '"')
+				if j < 0 {
+					return true // unterminated: not valid JSON, not our case
+				}
+				i += j
+				bs := 0
+				for k := i - 1; k > 0 && d[k] == '\\'; k-- {
+					bs++
+				}
+				if bs%2 == 0 {
+					break
+				}
+				i++
+			}
+			d = d[i+1:]
+			continue
 		}
+		d = d[1:]
 	}
 	return true
 }

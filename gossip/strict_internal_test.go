@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"reflect"
@@ -87,6 +88,26 @@ func FuzzStrictUnmarshal(f *testing.F) {
 			if errFast == nil && !reflect.DeepEqual(fast, ref) {
 				t.Fatalf("%T %q: fast %+v, reference %+v", fast, b, fast, ref)
 			}
+		}
+	})
+}
+
+// FuzzCompact holds compact to json.Compact: valid JSON is compact exactly
+// when json.Compact leaves it unchanged.
+func FuzzCompact(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a": 1}`, `{"a":"x y"}`, `{"a":"q\" "}`, `{"a":"q\\" , "b":2}`, `[1,2 ]`, "{\"a\":\"\\\\\\\"\t\"}", `"\\"`, `" "`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		if !json.Valid(d) {
+			return
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, d); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.Equal(buf.Bytes(), d); compact(d) != want {
+			t.Fatalf("compact(%q) = %v, json.Compact gives %q", d, !want, buf.Bytes())
 		}
 	})
 }
