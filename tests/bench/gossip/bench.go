@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,8 @@ type phaseResult struct {
 	rejections   map[string]int64
 	redactions   int64
 	auditEntries int64
+	alloc        uint64 // bytes allocated by the process, publish and drain
+	gcs          int    // GC cycles in the same window
 }
 
 // kind names a path.
@@ -144,6 +147,8 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 
 	c := newCollector(base, measuredPhase, n, o.Messages)
 	current.Store(c)
+	var mem0 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	cpu0 := cpuTime()
 	calls, errs, elapsed := publishAll(ctx, o, net, base, note)
 	drain := time.NewTimer(o.Drain)
@@ -156,6 +161,9 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	}
 	drain.Stop()
 	res.cpu = cpuTime() - cpu0
+	var mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem1)
+	res.alloc, res.gcs = mem1.TotalAlloc-mem0.TotalAlloc, int(mem1.NumGC-mem0.NumGC)
 	res.result = c.result()
 	res.publishCalls, res.publishErrs, res.elapsed = calls, errs, elapsed
 	res.drops = net.drops()
@@ -321,6 +329,10 @@ type report struct {
 
 	CPUMicrosPerDelivery    float64 `json:"cpu_us_per_delivery"`
 	RawCPUMicrosPerDelivery float64 `json:"raw_cpu_us_per_delivery"`
+	AllocPerDelivery        float64 `json:"alloc_bytes_per_delivery"`
+	RawAllocPerDelivery     float64 `json:"raw_alloc_bytes_per_delivery"`
+	GCCycles                int     `json:"gc_cycles"`
+	RawGCCycles             int     `json:"raw_gc_cycles"`
 	Duplicates              int     `json:"duplicate_deliveries"`
 	RawDuplicates           int     `json:"raw_duplicate_deliveries"`
 	Drops                   int64   `json:"queue_drops"`
@@ -339,6 +351,8 @@ type pooled struct {
 	lat, allPeers, calls  []time.Duration
 	cpu, elapsed, setup   time.Duration
 	drops                 int64
+	alloc                 uint64
+	gcs                   int
 	published             int
 }
 
@@ -353,6 +367,8 @@ func pool(rs []phaseResult) pooled {
 		p.allPeers = append(p.allPeers, r.allPeers...)
 		p.calls = append(p.calls, r.publishCalls...)
 		p.cpu += r.cpu
+		p.alloc += r.alloc
+		p.gcs += r.gcs
 		p.elapsed += r.elapsed
 		p.setup = max(p.setup, r.setup)
 		p.drops += r.drops
@@ -399,10 +415,13 @@ func newReport(o options, n, edges int, typed, raw []phaseResult) report {
 	rep.AchievedRate, rep.RawAchievedRate = perSec(t), perSec(r)
 	if t.got > 0 {
 		rep.CPUMicrosPerDelivery = round3(float64(t.cpu.Microseconds()) / float64(t.got))
+		rep.AllocPerDelivery = math.Round(float64(t.alloc) / float64(t.got))
 	}
 	if r.got > 0 {
 		rep.RawCPUMicrosPerDelivery = round3(float64(r.cpu.Microseconds()) / float64(r.got))
+		rep.RawAllocPerDelivery = math.Round(float64(r.alloc) / float64(r.got))
 	}
+	rep.GCCycles, rep.RawGCCycles = t.gcs, r.gcs
 	for _, pr := range typed {
 		for k, v := range pr.rejections {
 			rep.Rejections[k] += v
