@@ -64,7 +64,9 @@ type Envelope struct {
 	Timestamp time.Time `json:"timestamp"`
 	// HopCount is how often the message has been forwarded.
 	HopCount int `json:"hop_count"`
-	// Data is the typed body, a JSON object; see DecodeData.
+	// Data is the typed body, a JSON object; see DecodeData. In an
+	// envelope handed to a Subscribe handler it shares the received
+	// message's bytes: read it, never write to it.
 	Data json.RawMessage `json:"data,omitempty"`
 
 	// body is Data already decoded and checked by the topic validator, so
@@ -106,7 +108,11 @@ func reject(reason RejectReason, format string, args ...any) *RejectError {
 
 // Decode parses and checks a received message as of now. It returns a
 // *RejectError for anything the package doc says is refused.
-func Decode(b []byte, now time.Time) (Envelope, error) {
+func Decode(b []byte, now time.Time) (Envelope, error) { return decode(b, now, false) }
+
+// decode is Decode; with alias, the envelope's Data shares b (the
+// validator's case: a received message's bytes are never written to).
+func decode(b []byte, now time.Time, alias bool) (Envelope, error) {
 	if len(b) > MaxMessageBytes {
 		return Envelope{}, reject(RejectOversized, "%d bytes exceeds the limit of %d", len(b), MaxMessageBytes)
 	}
@@ -114,7 +120,7 @@ func Decode(b []byte, now time.Time) (Envelope, error) {
 		return Envelope{}, reject(RejectMalformed, "not valid UTF-8")
 	}
 	var e Envelope
-	if err := strictUnmarshal(b, &e); err != nil {
+	if err := strictDecode(b, &e, alias); err != nil {
 		return Envelope{}, reject(RejectMalformed, "%v", err)
 	}
 	if err := normalize(&e); err != nil {

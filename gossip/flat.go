@@ -32,7 +32,11 @@ type flatField struct {
 	// unmarshaler: the field's type decodes itself (UnmarshalJSON), and
 	// gets the value's bytes as encoding/json would give them.
 	unmarshaler bool
+	// raw: the field is a json.RawMessage, which may share the input.
+	raw bool
 }
+
+var rawMessage = reflect.TypeFor[json.RawMessage]()
 
 var (
 	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
@@ -50,6 +54,7 @@ func newFlatField(f reflect.StructField, name string, opts string) (flatField, b
 	switch {
 	case ff.kind != reflect.Pointer && pt.Implements(jsonUnmarshaler):
 		ff.unmarshaler = true
+		ff.raw = f.Type == rawMessage
 	case pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler):
 		ff.delegate = true
 	default:
@@ -94,13 +99,14 @@ func (fs *fieldSet) field(key []byte) (*flatField, bool) {
 	return nil, false
 }
 
-// decodeFlat decodes the JSON object b into the struct v points to and
+// decodeFlat decodes the JSON object b into the struct v points to (with
+// alias, its json.RawMessage fields share b) and
 // reports true, or reports false, with v partly written, when b is not in
 // the plain form (or not valid JSON, or a value does not fit its field):
 // then the caller decodes b again with encoding/json. When it reports
 // true, b is valid JSON and v holds what json.Unmarshal would have put
 // there, and no key of b is unknown.
-func (fs *fieldSet) decodeFlat(b []byte, v reflect.Value) bool {
+func (fs *fieldSet) decodeFlat(b []byte, v reflect.Value, alias bool) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -129,7 +135,7 @@ func (fs *fieldSet) decodeFlat(b []byte, v reflect.Value) bool {
 		if i >= len(b) {
 			return false
 		}
-		if i, ok = f.decode(b, i, v.Field(f.index)); !ok {
+		if i, ok = f.decode(b, i, v.Field(f.index), alias); !ok {
 			return false
 		}
 		i = skipSpace(b, i)
@@ -148,11 +154,15 @@ func (fs *fieldSet) decodeFlat(b []byte, v reflect.Value) bool {
 }
 
 // decode decodes the value at b[i] into dst and returns the index after it.
-func (f *flatField) decode(b []byte, i int, dst reflect.Value) (int, bool) {
+func (f *flatField) decode(b []byte, i int, dst reflect.Value, alias bool) (int, bool) {
 	if f.delegate || f.unmarshaler {
 		end, ok := validValue(b, i, 0)
 		if !ok {
 			return 0, false
+		}
+		if f.raw && alias {
+			dst.SetBytes(b[i:end:end])
+			return end, true
 		}
 		if f.unmarshaler {
 			return end, dst.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(b[i:end]) == nil

@@ -58,6 +58,8 @@ type Node struct {
 
 	mu     sync.Mutex
 	topics map[string]*Topic
+	// bare are topics joined with JoinBare, closed with the node.
+	bare   map[string]*pubsub.Topic
 	closed bool
 
 	// roomsMu guards rooms; it is taken before mu, never after.
@@ -115,6 +117,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel:    cancel,
 		subBuffer: cfg.SubscriptionBuffer,
 		topics:    make(map[string]*Topic),
+		bare:      make(map[string]*pubsub.Topic),
 		rooms:     make(map[int]*Room),
 		dhtMode:   cfg.DHTMode,
 	}
@@ -285,13 +288,16 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
-	topics := n.topics
-	n.topics = nil
+	topics, bare := n.topics, n.bare
+	n.topics, n.bare = nil, nil
 	n.mu.Unlock()
 
 	var errs []error
 	for _, t := range topics {
 		errs = append(errs, t.close())
+	}
+	for _, t := range bare {
+		errs = append(errs, t.Close())
 	}
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())

@@ -16,7 +16,7 @@ import (
 	"chorus/gossip"
 )
 
-func testConfig(t *testing.T, dir string) gossip.Config {
+func testConfig(t testing.TB, dir string) gossip.Config {
 	t.Helper()
 	cfg := gossip.DefaultConfig()
 	cfg.DataDir = dir
@@ -428,5 +428,62 @@ func TestPublishIsRedacted(t *testing.T) {
 	r := next(t, ctx, ch)
 	if strings.Contains(string(r.e.Data), secret) || !strings.Contains(string(r.e.Data), "[REDACTED]") {
 		t.Fatalf("received %s", r.e.Data)
+	}
+}
+
+// TestJoinBare: a bare topic carries any bytes over the node's mesh,
+// outside the validator (nothing is rejected or counted), and its name
+// cannot also be joined with the validator.
+func TestJoinBare(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := cluster(t, ctx, 2)
+	const name = "bench/bare"
+	var topics []*pubsub.Topic
+	for _, n := range nodes {
+		bt, err := n.JoinBare(name)
+		if err != nil {
+			t.Fatalf("JoinBare: %v", err)
+		}
+		topics = append(topics, bt)
+	}
+	own, err := topics[0].Subscribe() // the mesh forms between subscribers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Cancel()
+	sub, err := topics[1].Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	if err := nodes[0].WaitMesh(ctx, name, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[0].Join(name); err == nil {
+		t.Fatal("Join of a bare topic's name succeeded")
+	}
+	payload := []byte("not an envelope")
+	for {
+		// The mesh may still be forming on the receiver's side: publish
+		// until a copy arrives.
+		if err := topics[0].Publish(ctx, payload); err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		m, err := sub.Next(rctx)
+		rcancel()
+		if err == nil {
+			if string(m.GetData()) != string(payload) {
+				t.Fatalf("got %q, want %q", m.GetData(), payload)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no message on the bare topic")
+		}
+	}
+	if r := nodes[1].Rejections(); len(r) != 0 {
+		t.Fatalf("bare message counted as rejected: %v", r)
 	}
 }

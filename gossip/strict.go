@@ -21,7 +21,11 @@ import (
 // level are checked against v's fields here (as encoding/json matches
 // them: exactly, else case-insensitively); a type with nested structs, or
 // a key with escapes, takes the decoder instead.
-func strictUnmarshal(b []byte, v any) error {
+func strictUnmarshal(b []byte, v any) error { return strictDecode(b, v, false) }
+
+// strictDecode is strictUnmarshal; with alias, json.RawMessage fields of a
+// flat struct share b's bytes instead of copying them.
+func strictDecode(b []byte, v any, alias bool) error {
 	fs := fieldsOf(reflect.TypeOf(v))
 	if fs == nil {
 		return decodeStrict(b, v)
@@ -30,7 +34,7 @@ func strictUnmarshal(b []byte, v any) error {
 	if rv.IsNil() {
 		return decodeStrict(b, v)
 	}
-	if fs.decodeFlat(b, rv.Elem()) {
+	if fs.decodeFlat(b, rv.Elem(), alias) {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {

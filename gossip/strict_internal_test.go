@@ -80,13 +80,13 @@ func FuzzStrictUnmarshal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, mk := range targets {
-			fast, ref := mk(), mk()
-			errFast, errRef := strictUnmarshal(b, fast), decodeStrict(b, ref)
-			if (errFast == nil) != (errRef == nil) {
-				t.Fatalf("%T %q: fast %v, reference %v", fast, b, errFast, errRef)
+			fast, aliased, ref := mk(), mk(), mk()
+			errFast, errAlias, errRef := strictUnmarshal(b, fast), strictDecode(b, aliased, true), decodeStrict(b, ref)
+			if (errFast == nil) != (errRef == nil) || (errAlias == nil) != (errRef == nil) {
+				t.Fatalf("%T %q: fast %v, aliased %v, reference %v", fast, b, errFast, errAlias, errRef)
 			}
-			if errFast == nil && !reflect.DeepEqual(fast, ref) {
-				t.Fatalf("%T %q: fast %+v, reference %+v", fast, b, fast, ref)
+			if errFast == nil && (!reflect.DeepEqual(fast, ref) || !reflect.DeepEqual(aliased, ref)) {
+				t.Fatalf("%T %q: fast %+v, aliased %+v, reference %+v", fast, b, fast, aliased, ref)
 			}
 		}
 	})

@@ -40,6 +40,9 @@ func (n *Node) Join(name string) (*Topic, error) {
 	if t, ok := n.topics[name]; ok {
 		return t, nil
 	}
+	if _, ok := n.bare[name]; ok {
+		return nil, fmt.Errorf("join %s: already joined bare", name)
+	}
 	if err := n.ps.RegisterTopicValidator(name, n.validate, pubsub.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
@@ -53,6 +56,33 @@ func (n *Node) Join(name string) (*Topic, error) {
 	}
 	t := &Topic{node: n, name: name, t: pt, relay: relay, subs: make(map[int]func())}
 	n.topics[name] = t
+	return t, nil
+}
+
+// JoinBare joins a topic on the node's GossipSub router with nothing of
+// chorus on it: no envelope, no validator, no redaction, no publish
+// metrics, only GossipSub's own signing and checks, over the node's
+// connections and mesh. It exists to measure what the typed path costs
+// against bare GossipSub on the same mesh (tests/bench/gossip); agents
+// talk through Join. The name must not be a topic joined with Join; the
+// topic is closed with the node.
+func (n *Node) JoinBare(name string) (*pubsub.Topic, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := n.bare[name]; ok {
+		return t, nil
+	}
+	if _, ok := n.topics[name]; ok {
+		return nil, fmt.Errorf("join %s bare: already joined with its validator", name)
+	}
+	t, err := n.ps.Join(name)
+	if err != nil {
+		return nil, fmt.Errorf("join %s bare: %w", name, err)
+	}
+	n.bare[name] = t
 	return t, nil
 }
 
@@ -76,7 +106,8 @@ func (n *Node) Leave(name string) error {
 // its from is the peer that signed it. The decoded Envelope travels to the
 // handlers as ValidatorData, so they never decode again.
 func (n *Node) validate(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	e, err := Decode(m.GetData(), time.Now())
+	// Data shares the message's bytes, which pubsub never writes to.
+	e, err := decode(m.GetData(), time.Now(), true)
 	if err == nil {
 		// The body too: a handler never sees data that does not decode
 		// into its message type's Body, and gets it decoded.
@@ -250,6 +281,8 @@ func (t *Topic) close() error {
 func (n *Node) WaitMesh(ctx context.Context, topic string, peers int) error {
 	n.mu.Lock()
 	_, joined := n.topics[topic]
+	_, bare := n.bare[topic]
+	joined = joined || bare
 	n.mu.Unlock()
 	if !joined {
 		return fmt.Errorf("wait for mesh of %s: topic not joined", topic)

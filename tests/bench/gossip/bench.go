@@ -50,8 +50,10 @@ const (
 	// probeWait bounds the wait for one probe.
 	probeWait = 3 * time.Second
 	// meshPeers is the mesh size each node waits for, or its degree if
-	// smaller: GossipSub grafts up to D=6, at least Dlo=5, of its peers.
-	meshPeers = 3
+	// smaller: GossipSub grafts up to D=6, at least Dlo=5, of its peers,
+	// but a peer that pruned a node keeps it out for a minute, so a node
+	// of degree 3 may sit at 2 for that long. The probes are the real gate.
+	meshPeers = 2
 )
 
 // phaseResult is one path's measurement in one round.
@@ -68,6 +70,9 @@ type phaseResult struct {
 	auditEntries int64
 	alloc        uint64 // bytes allocated by the process, publish and drain
 	gcs          int    // GC cycles in the same window
+	// shared: measured together with the other path on the same nodes
+	// (cpu, alloc and gcs are then the process's, for both paths).
+	shared bool
 }
 
 // kind names a path.
@@ -84,6 +89,18 @@ func benchSize(ctx context.Context, log *slog.Logger, o options, n int) (report,
 	note := filler(rng, o.Size)
 	results := map[kind][]phaseResult{}
 	for round := range o.Rounds {
+		if o.Mesh == meshShared {
+			log.Info("round start", "nodes", n, "mesh", o.Mesh, "round", round+1)
+			t, r, err := runShared(ctx, o, n, round, edges, deg, note)
+			if err != nil {
+				return report{}, fmt.Errorf("round %d: %w", round+1, err)
+			}
+			log.Info("round done", "nodes", n, "round", round+1, "delivered", t.got, "raw_delivered", r.got, "want", t.want,
+				"p99_ms", percentile(t.lat, 0.99), "raw_p99_ms", percentile(r.lat, 0.99), "setup", t.setup.Round(time.Millisecond))
+			results[kindTyped] = append(results[kindTyped], t)
+			results[kindRaw] = append(results[kindRaw], r)
+			continue
+		}
 		order := []kind{kindTyped, kindRaw}
 		if round%2 == 1 {
 			order = []kind{kindRaw, kindTyped}
@@ -150,7 +167,7 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	var mem0 runtime.MemStats
 	runtime.ReadMemStats(&mem0)
 	cpu0 := cpuTime()
-	calls, errs, elapsed := publishAll(ctx, o, net, base, note)
+	pub := publishAll(ctx, o, []network{net}, 0, base, note)[0]
 	drain := time.NewTimer(o.Drain)
 	select {
 	case <-c.done:
@@ -165,7 +182,7 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	runtime.ReadMemStats(&mem1)
 	res.alloc, res.gcs = mem1.TotalAlloc-mem0.TotalAlloc, int(mem1.NumGC-mem0.NumGC)
 	res.result = c.result()
-	res.publishCalls, res.publishErrs, res.elapsed = calls, errs, elapsed
+	res.publishCalls, res.publishErrs, res.elapsed = pub.calls, pub.errs, pub.elapsed
 	res.drops = net.drops()
 	if typed != nil {
 		res.rejections = typed.rejections()
@@ -226,61 +243,81 @@ func waitReady(ctx context.Context, o options, net network, deg []int, base time
 	return nil
 }
 
-// publishAll publishes o.Messages messages on an open-loop schedule at
-// o.Rate, message i from node i mod n. Each node publishes from its own
-// goroutine, so a slow publish (or audit append) delays only that node's
-// next message. It returns every publish call's duration, the number of
-// failed publishes, and the time from the first to the last publish.
-func publishAll(ctx context.Context, o options, net network, base time.Time, note string) ([]time.Duration, int, time.Duration) {
-	n := net.size()
+// published is what one path's publishing did.
+type published struct {
+	calls   []time.Duration // every publish call's duration
+	errs    int             // failed publishes
+	elapsed time.Duration   // first publish to last publish
+}
+
+// publishAll publishes o.Messages messages on every path in nets on one
+// open-loop schedule at o.Rate network-wide: slot k goes to path
+// (k+first) mod len(nets), so the paths alternate message by message, and
+// message i of a path comes from node i mod n. Each node publishes each
+// path from its own goroutine, so a slow publish (or audit append) delays
+// only that node's next message on that path.
+func publishAll(ctx context.Context, o options, nets []network, first int, base time.Time, note string) []published {
+	n := nets[0].size()
 	interval := time.Duration(float64(time.Second) / o.Rate)
-	queues := make([]chan int, n)
+	queues := make([][]chan int, len(nets))
+	out := make([]published, len(nets))
 	var (
-		mu    sync.Mutex
-		calls []time.Duration
-		errs  int
-		last  time.Time
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		firstAt = make([]time.Time, len(nets))
+		lastAt  = make([]time.Time, len(nets))
 	)
-	for node := range n {
-		queues[node] = make(chan int, o.Messages/n+1)
-		wg.Go(func() {
-			for seq := range queues[node] {
-				start := time.Now()
-				b := body{Phase: measuredPhase, Seq: seq, SentNS: int64(start.Sub(base)), Publisher: node, Note: note}
-				err := net.publish(ctx, node, b)
-				end := time.Now()
-				mu.Lock()
-				calls = append(calls, end.Sub(start))
-				if err != nil {
-					errs++
+	for p, net := range nets {
+		queues[p] = make([]chan int, n)
+		for node := range n {
+			queues[p][node] = make(chan int, o.Messages/n+1)
+			wg.Go(func() {
+				for seq := range queues[p][node] {
+					start := time.Now()
+					b := body{Phase: measuredPhase, Seq: seq, SentNS: int64(start.Sub(base)), Publisher: node, Note: note}
+					err := net.publish(ctx, node, b)
+					end := time.Now()
+					mu.Lock()
+					out[p].calls = append(out[p].calls, end.Sub(start))
+					if err != nil {
+						out[p].errs++
+					}
+					if firstAt[p].IsZero() || start.Before(firstAt[p]) {
+						firstAt[p] = start
+					}
+					if start.After(lastAt[p]) {
+						lastAt[p] = start
+					}
+					mu.Unlock()
 				}
-				if start.After(last) {
-					last = start
-				}
-				mu.Unlock()
-			}
-		})
+			})
+		}
 	}
-	first := time.Now()
+	begin := time.Now()
 	timer := time.NewTimer(0)
 	<-timer.C
 loop:
-	for seq := range o.Messages {
-		timer.Reset(time.Until(first.Add(time.Duration(seq) * interval)))
+	for k := range o.Messages * len(nets) {
+		timer.Reset(time.Until(begin.Add(time.Duration(k) * interval)))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			break loop
 		}
-		queues[seq%n] <- seq
+		p, seq := (k+first)%len(nets), k/len(nets)
+		queues[p][seq%n] <- seq
 	}
 	timer.Stop()
-	for _, q := range queues {
-		close(q)
+	for _, qs := range queues {
+		for _, q := range qs {
+			close(q)
+		}
 	}
 	wg.Wait()
-	return calls, errs, last.Sub(first)
+	for p := range out {
+		out[p].elapsed = lastAt[p].Sub(firstAt[p])
+	}
+	return out
 }
 
 // cpuTime is the CPU time (user plus system) the process has used.
@@ -297,6 +334,7 @@ func cpuTime() time.Duration {
 // all_peers, which is per message: the latency of its last receiver.
 type report struct {
 	Nodes    int     `json:"nodes"`
+	Mesh     string  `json:"mesh"`
 	Messages int     `json:"messages"`
 	Rounds   int     `json:"rounds"`
 	RateHz   float64 `json:"rate_per_sec"`
@@ -327,16 +365,22 @@ type report struct {
 	AchievedRate        float64 `json:"achieved_rate_per_sec"`
 	RawAchievedRate     float64 `json:"raw_achieved_rate_per_sec"`
 
-	CPUMicrosPerDelivery    float64 `json:"cpu_us_per_delivery"`
-	RawCPUMicrosPerDelivery float64 `json:"raw_cpu_us_per_delivery"`
-	AllocPerDelivery        float64 `json:"alloc_bytes_per_delivery"`
-	RawAllocPerDelivery     float64 `json:"raw_alloc_bytes_per_delivery"`
-	GCCycles                int     `json:"gc_cycles"`
-	RawGCCycles             int     `json:"raw_gc_cycles"`
-	Duplicates              int     `json:"duplicate_deliveries"`
-	RawDuplicates           int     `json:"raw_duplicate_deliveries"`
-	Drops                   int64   `json:"queue_drops"`
-	RawDrops                int64   `json:"raw_queue_drops"`
+	// Per path with -mesh separate; with -mesh shared the paths run in one
+	// process window, so only the shared_ figures (over the deliveries of
+	// both) are reported.
+	CPUMicrosPerDelivery       *float64 `json:"cpu_us_per_delivery,omitempty"`
+	RawCPUMicrosPerDelivery    *float64 `json:"raw_cpu_us_per_delivery,omitempty"`
+	AllocPerDelivery           *float64 `json:"alloc_bytes_per_delivery,omitempty"`
+	RawAllocPerDelivery        *float64 `json:"raw_alloc_bytes_per_delivery,omitempty"`
+	GCCycles                   *int     `json:"gc_cycles,omitempty"`
+	RawGCCycles                *int     `json:"raw_gc_cycles,omitempty"`
+	SharedCPUMicrosPerDelivery *float64 `json:"shared_cpu_us_per_delivery,omitempty"`
+	SharedAllocPerDelivery     *float64 `json:"shared_alloc_bytes_per_delivery,omitempty"`
+	SharedGCCycles             *int     `json:"shared_gc_cycles,omitempty"`
+	Duplicates                 int      `json:"duplicate_deliveries"`
+	RawDuplicates              int      `json:"raw_duplicate_deliveries"`
+	Drops                      int64    `json:"queue_drops"`
+	RawDrops                   int64    `json:"raw_queue_drops"`
 
 	Rejections   map[string]int64 `json:"rejections"`
 	Redactions   int64            `json:"redactions"`
@@ -389,7 +433,7 @@ func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 func newReport(o options, n, edges int, typed, raw []phaseResult) report {
 	t, r := pool(typed), pool(raw)
 	rep := report{
-		Nodes: n, Messages: o.Messages, Rounds: o.Rounds, RateHz: o.Rate, Edges: edges, Seed: o.Seed,
+		Nodes: n, Mesh: o.Mesh, Messages: o.Messages, Rounds: o.Rounds, RateHz: o.Rate, Edges: edges, Seed: o.Seed,
 		DeliveryRatio: round3(ratio(float64(t.got), float64(t.want))), RawDeliveryRatio: round3(ratio(float64(r.got), float64(r.want))),
 		P50MS: round3(percentile(t.lat, 0.5)), P99MS: round3(percentile(t.lat, 0.99)), MaxMS: round3(percentile(t.lat, 1)),
 		RawP50MS: round3(percentile(r.lat, 0.5)), RawP99MS: round3(percentile(r.lat, 0.99)), RawMaxMS: round3(percentile(r.lat, 1)),
@@ -413,15 +457,25 @@ func newReport(o options, n, edges int, typed, raw []phaseResult) report {
 		return round3(float64(p.published-o.Rounds) / p.elapsed.Seconds())
 	}
 	rep.AchievedRate, rep.RawAchievedRate = perSec(t), perSec(r)
-	if t.got > 0 {
-		rep.CPUMicrosPerDelivery = round3(float64(t.cpu.Microseconds()) / float64(t.got))
-		rep.AllocPerDelivery = math.Round(float64(t.alloc) / float64(t.got))
+	perDelivery := func(x float64, got int) *float64 {
+		if got == 0 {
+			return nil
+		}
+		v := round3(x / float64(got))
+		return &v
 	}
-	if r.got > 0 {
-		rep.RawCPUMicrosPerDelivery = round3(float64(r.cpu.Microseconds()) / float64(r.got))
-		rep.RawAllocPerDelivery = math.Round(float64(r.alloc) / float64(r.got))
+	if o.Mesh == meshShared {
+		// Each result carries the process totals of its round once.
+		rep.SharedCPUMicrosPerDelivery = perDelivery(float64(t.cpu.Microseconds()), t.got+r.got)
+		rep.SharedAllocPerDelivery = perDelivery(float64(t.alloc), t.got+r.got)
+		rep.SharedGCCycles = &t.gcs
+	} else {
+		rep.CPUMicrosPerDelivery = perDelivery(float64(t.cpu.Microseconds()), t.got)
+		rep.RawCPUMicrosPerDelivery = perDelivery(float64(r.cpu.Microseconds()), r.got)
+		rep.AllocPerDelivery = perDelivery(float64(t.alloc), t.got)
+		rep.RawAllocPerDelivery = perDelivery(float64(r.alloc), r.got)
+		rep.GCCycles, rep.RawGCCycles = &t.gcs, &r.gcs
 	}
-	rep.GCCycles, rep.RawGCCycles = t.gcs, r.gcs
 	for _, pr := range typed {
 		for k, v := range pr.rejections {
 			rep.Rejections[k] += v

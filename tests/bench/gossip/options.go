@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+// Values of -mesh.
+const (
+	meshShared   = "shared"
+	meshSeparate = "separate"
+)
+
 // options are the command-line settings of one run.
 type options struct {
 	// Nodes are the network sizes to measure, in order.
@@ -28,6 +34,10 @@ type options struct {
 	// Rounds alternates the two paths this many times per size; samples
 	// are pooled.
 	Rounds int
+	// Mesh is meshShared (both paths on one set of nodes, messages
+	// alternating) or meshSeparate (each path on its own nodes, one after
+	// the other).
+	Mesh string
 	// Seed fixes the topology and filler; 0 picks one from the clock.
 	Seed int64
 	// MeshTimeout bounds waiting for the mesh and the warm-up probes.
@@ -45,10 +55,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	nodes := fs.String("nodes", "20,50", "comma-separated network sizes")
 	o := options{}
 	fs.IntVar(&o.Messages, "messages", 200, "measured messages per path and round")
-	fs.Float64Var(&o.Rate, "rate", 25, "network-wide publish rate, messages per second")
+	fs.Float64Var(&o.Rate, "rate", 25, "network-wide publish rate, messages per second (both paths together with -mesh shared)")
 	fs.IntVar(&o.Dials, "dials", 3, "random earlier nodes each node dials")
 	fs.IntVar(&o.Size, "size", 768, "filler bytes in each message body")
 	fs.IntVar(&o.Rounds, "rounds", 1, "rounds per size, the two paths alternating; samples pooled")
+	fs.StringVar(&o.Mesh, "mesh", meshShared, "shared: both paths on the same nodes and mesh, messages alternating; separate: each path on its own nodes, one after the other")
 	fs.Int64Var(&o.Seed, "seed", 0, "topology and filler seed; 0 = from the clock")
 	fs.DurationVar(&o.MeshTimeout, "mesh-timeout", 30*time.Second, "deadline for the mesh and warm-up")
 	fs.DurationVar(&o.Drain, "drain", 15*time.Second, "deadline for deliveries after the last publish")
@@ -77,6 +88,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.Size < 0 {
 		errs = append(errs, fmt.Errorf("-size: %d is negative", o.Size))
+	}
+	if o.Mesh != meshShared && o.Mesh != meshSeparate {
+		errs = append(errs, fmt.Errorf("-mesh: %q must be %s or %s", o.Mesh, meshShared, meshSeparate))
 	}
 	if o.Rounds < 1 {
 		errs = append(errs, fmt.Errorf("-rounds: %d must be at least 1", o.Rounds))
