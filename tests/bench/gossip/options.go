@@ -54,11 +54,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	nodes := fs.String("nodes", "20,50", "comma-separated network sizes")
 	o := options{}
-	fs.IntVar(&o.Messages, "messages", 200, "measured messages per path and round")
+	fs.IntVar(&o.Messages, "messages", 500, "measured messages per path and round")
 	fs.Float64Var(&o.Rate, "rate", 25, "network-wide publish rate, messages per second (both paths together with -mesh shared)")
 	fs.IntVar(&o.Dials, "dials", 3, "random earlier nodes each node dials")
 	fs.IntVar(&o.Size, "size", 768, "filler bytes in each message body")
-	fs.IntVar(&o.Rounds, "rounds", 1, "rounds per size, the two paths alternating; samples pooled")
+	fs.IntVar(&o.Rounds, "rounds", 2, "rounds per size, which path goes first alternating; samples pooled")
 	fs.StringVar(&o.Mesh, "mesh", meshShared, "shared: both paths on the same nodes and mesh, messages alternating; separate: each path on its own nodes, one after the other")
 	fs.Int64Var(&o.Seed, "seed", 0, "topology and filler seed; 0 = from the clock")
 	fs.DurationVar(&o.MeshTimeout, "mesh-timeout", 30*time.Second, "deadline for the mesh and warm-up")
