@@ -3,11 +3,13 @@
 // loopback (TCP only, mDNS off, a random sparse topology), waits for the
 // mesh, and publishes M messages from rotating publishers at a fixed rate
 // through the typed path: body redacted by an shhh.Redactor, an Envelope
-// published with Topic.Publish (strict signing, content-hash ids, the
-// envelope validator) and an audit.Log entry appended per publish. It then
-// does the same on N plain libp2p hosts running GossipSub with the options
-// gossip.New uses but no validator, envelope, redaction or audit, on the same
-// topology. It prints one JSON object per N:
+// published with Topic.PublishBody (strict signing, content-hash ids, the
+// envelope validator) and an audit.Log entry appended per publish. The raw
+// path publishes the same bodies with bare GossipSub: by default (-mesh
+// shared) on a second topic of the same nodes (gossip.Node.JoinBare), the
+// two paths' messages alternating on one schedule; with -mesh separate on
+// N plain libp2p hosts built with the options gossip.New uses, on the same
+// topology, one path after the other. It prints one JSON object per N:
 //
 //	{nodes, messages, delivery_ratio, p50_ms, p99_ms, raw_p50_ms, raw_p99_ms, p99_ratio, ...}
 //
