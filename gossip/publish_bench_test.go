@@ -32,7 +32,7 @@ func BenchmarkPublish(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inner, err := json.Marshal(map[string]any{"seq": 12, "phase": 1, "sent_ns": 123456789012, "filler": "progress: password=hunter2-bench " + strings.Repeat("lorem ipsum ", 62)})
+	inner, err := json.Marshal(benchBody{Seq: 12, Phase: 1, SentNS: 123456789012, Filler: "progress: password=hunter2-bench " + strings.Repeat("lorem ipsum ", 62)})
 	if err != nil {
 		b.Fatal(err)
 	}
