@@ -153,14 +153,17 @@ func runShared(ctx context.Context, o options, n, round int, edges []edge, deg [
 	runtime.ReadMemStats(&mem0)
 	cpu0 := cpuTime()
 	pubs := publishAll(ctx, o, []network{typed, bare}, round%2, base, note)
-	drain := time.NewTimer(o.Drain)
-	defer drain.Stop()
+	// One deadline for both paths' deliveries; what has not arrived by
+	// then counts as lost.
+	drain, stopDrain := context.WithTimeout(ctx, o.Drain)
+	defer stopDrain()
 	for _, done := range []chan struct{}{ct.done, cr.done} {
 		select {
 		case <-done:
-		case <-drain.C:
-		case <-ctx.Done():
-			return phaseResult{}, phaseResult{}, ctx.Err()
+		case <-drain.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			return phaseResult{}, phaseResult{}, err
 		}
 	}
 	cpu := cpuTime() - cpu0
