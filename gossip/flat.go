@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -46,7 +47,7 @@ var (
 // newFlatField says how field f (of JSON name name) decodes, or false when
 // its options put it beyond the flat decoder.
 func newFlatField(f reflect.StructField, name string, opts string) (flatField, bool) {
-	if opts != "" && hasOption(opts, "string") {
+	if slices.Contains(strings.Split(opts, ","), "string") {
 		return flatField{}, false
 	}
 	ff := flatField{name: name, index: f.Index[0], kind: f.Type.Kind()}
@@ -67,26 +68,6 @@ func newFlatField(f reflect.StructField, name string, opts string) (flatField, b
 		}
 	}
 	return ff, true
-}
-
-func hasOption(opts, want string) bool {
-	for opts != "" {
-		var o string
-		o, opts, _ = cutComma(opts)
-		if o == want {
-			return true
-		}
-	}
-	return false
-}
-
-func cutComma(s string) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // field returns the field whose JSON name is exactly key.
@@ -271,22 +252,15 @@ func scanNumber(b []byte, i int) (end int, integer, ok bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	default:
 		return 0, false, false
 	}
 	integer = true
 	if i < len(b) && b[i] == '.' {
 		integer = false
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false, false
+		if i = digits(b, i+1); b[i-1] == '.' {
+			return 0, false, false // no digit after the point
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -296,14 +270,19 @@ func scanNumber(b []byte, i int) (end int, integer, ok bool) {
 			i++
 		}
 		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = digits(b, i); i == start {
 			return 0, false, false
 		}
 	}
 	return i, integer, true
+}
+
+// digits returns the index after the run of decimal digits at b[i].
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // unquote decodes the body of a JSON string that holds escapes, as

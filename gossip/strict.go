@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,12 +70,9 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// fieldSet is the JSON names of a flat struct's fields, and how each
+// fieldSet is a flat struct's fields: their JSON names and how each
 // decodes (flat.go).
-type fieldSet struct {
-	names  []string
-	fields []flatField
-}
+type fieldSet struct{ fields []flatField }
 
 var fieldSets sync.Map // reflect.Type -> *fieldSet (nil: not flat)
 
@@ -115,12 +111,12 @@ func buildFields(t reflect.Type) *fieldSet {
 		if name == "" {
 			name = f.Name
 		}
-		if slices.Contains(fs.names, name) {
+		if _, clash := fs.field([]byte(name)); clash {
 			return nil // encoding/json's rules for clashing names apply
 		}
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array || ft.Kind() == reflect.Map {
-			if ft == reflect.TypeFor[json.RawMessage]() {
+			if ft == rawMessage {
 				break
 			}
 			ft = ft.Elem()
@@ -132,7 +128,6 @@ func buildFields(t reflect.Type) *fieldSet {
 		if !ok {
 			return nil
 		}
-		fs.names = append(fs.names, name)
 		fs.fields = append(fs.fields, ff)
 	}
 	return fs
@@ -189,13 +184,11 @@ func (fs *fieldSet) unknownKey(b []byte) (unknown string, found, ok bool) {
 }
 
 func (fs *fieldSet) has(key []byte) bool {
-	for _, n := range fs.names {
-		if n == string(key) {
-			return true
-		}
+	if _, ok := fs.field(key); ok {
+		return true
 	}
-	for _, n := range fs.names {
-		if bytes.EqualFold([]byte(n), key) {
+	for _, f := range fs.fields {
+		if bytes.EqualFold([]byte(f.name), key) {
 			return true
 		}
 	}

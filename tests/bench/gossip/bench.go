@@ -127,11 +127,7 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	pprof.SetGoroutineLabels(ctx)
 	base := time.Now()
 	var current atomic.Pointer[collector]
-	recv := func(node int, payload []byte, at time.Duration) {
-		if c := current.Load(); c != nil {
-			c.receive(node, payload, at)
-		}
-	}
+	recv := into(&current)
 	dir, err := os.MkdirTemp("", "chorus-bench-gossip-")
 	if err != nil {
 		return phaseResult{}, err
@@ -152,7 +148,6 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	}
 	defer func() { err = errors.Join(err, net.close()) }()
 
-	var res phaseResult
 	t0 := time.Now()
 	if err := connectAll(ctx, net, edges); err != nil {
 		return phaseResult{}, err
@@ -160,38 +155,71 @@ func runPhase(ctx context.Context, o options, k kind, n int, edges []edge, deg [
 	if err := waitReady(ctx, o, net, deg, base, note, &current); err != nil {
 		return phaseResult{}, err
 	}
-	res.setup = time.Since(t0)
+	setup := time.Since(t0)
 
-	c := newCollector(base, measuredPhase, n, o.Messages)
-	current.Store(c)
-	var mem0 runtime.MemStats
-	runtime.ReadMemStats(&mem0)
-	cpu0 := cpuTime()
-	pub := publishAll(ctx, o, []network{net}, 0, base, note)[0]
-	drain := time.NewTimer(o.Drain)
-	select {
-	case <-c.done:
-	case <-drain.C:
-	case <-ctx.Done():
-		drain.Stop()
-		return phaseResult{}, ctx.Err()
+	rs, err := measure(ctx, o, []network{net}, []*atomic.Pointer[collector]{&current}, 0, base, note)
+	if err != nil {
+		return phaseResult{}, err
 	}
-	drain.Stop()
-	res.cpu = cpuTime() - cpu0
-	var mem1 runtime.MemStats
-	runtime.ReadMemStats(&mem1)
-	res.alloc, res.gcs = mem1.TotalAlloc-mem0.TotalAlloc, int(mem1.NumGC-mem0.NumGC)
-	res.result = c.result()
-	res.publishCalls, res.publishErrs, res.elapsed = pub.calls, pub.errs, pub.elapsed
+	res := rs[0]
+	res.setup = setup
 	res.drops = net.drops()
 	if typed != nil {
-		res.rejections = typed.rejections()
-		res.redactions = typed.redactor.Stats().Redactions
-		if res.auditEntries, err = typed.verifyAudit(); err != nil {
+		if err := typed.record(&res); err != nil {
 			return phaseResult{}, err
 		}
 	}
 	return res, nil
+}
+
+// into returns a receiver that hands deliveries to the collector cur
+// holds, if any.
+func into(cur *atomic.Pointer[collector]) receiver {
+	return func(node int, payload []byte, at time.Duration) {
+		if c := cur.Load(); c != nil {
+			c.receive(node, payload, at)
+		}
+	}
+}
+
+// measure publishes o.Messages on every path in nets (publishAll, slot 0
+// to path first) while a fresh collector per path, installed in curs,
+// gathers its deliveries, and waits for all of them against one drain
+// deadline: what has not arrived by then counts as lost. Each result
+// carries the process's CPU time, allocation and GC cycles over the whole
+// window.
+func measure(ctx context.Context, o options, nets []network, curs []*atomic.Pointer[collector], first int, base time.Time, note string) ([]phaseResult, error) {
+	cs := make([]*collector, len(nets))
+	for p, net := range nets {
+		cs[p] = newCollector(base, measuredPhase, net.size(), o.Messages)
+		curs[p].Store(cs[p])
+	}
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
+	cpu0 := cpuTime()
+	pubs := publishAll(ctx, o, nets, first, base, note)
+	drain, stop := context.WithTimeout(ctx, o.Drain)
+	defer stop()
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-drain.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&mem1)
+	out := make([]phaseResult, len(nets))
+	for p, c := range cs {
+		out[p] = phaseResult{
+			result: c.result(), cpu: cpu, shared: len(nets) > 1,
+			alloc: mem1.TotalAlloc - mem0.TotalAlloc, gcs: int(mem1.NumGC - mem0.NumGC),
+			publishCalls: pubs[p].calls, publishErrs: pubs[p].errs, elapsed: pubs[p].elapsed,
+		}
+	}
+	return out, nil
 }
 
 // connectAll dials every edge at once.

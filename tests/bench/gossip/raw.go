@@ -29,16 +29,67 @@ import (
 // rawNet is the baseline: plain libp2p hosts running GossipSub with the
 // options gossip.New uses (transports, Noise, connection manager, strict
 // signing, content-hash ids, queue and message sizes) and nothing of
-// chorus on top: no envelope, validator, redaction or audit. gossip.Node
-// does not expose its host or PubSub, so the baseline cannot share hosts
-// with the typed path.
+// chorus on top: no envelope, validator, redaction or audit. It is the
+// baseline of -mesh separate; bareView (shared.go) is the one of -mesh
+// shared.
 type rawNet struct {
+	bareTopics
 	cancel  context.CancelFunc
 	hosts   []host.Host
 	tracers []*meshTracer
+}
+
+// bareTopics is what both baselines do on their nodes: a bare pubsub
+// topic per node, its subscription, and a goroutine reading it.
+type bareTopics struct {
 	topics  []*pubsub.Topic
 	subs    []*pubsub.Subscription
 	readers sync.WaitGroup
+}
+
+// add subscribes to topic, node i's, and reads it until life ends, handing
+// every message not published by self to recv with its time of receipt.
+func (b *bareTopics) add(life context.Context, i int, topic *pubsub.Topic, self peer.ID, base time.Time, recv receiver) error {
+	b.topics = append(b.topics, topic)
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(gossip.DefaultConfig().SubscriptionBuffer))
+	if err != nil {
+		return fmt.Errorf("subscribe bare topic of node %d: %w", i, err)
+	}
+	b.subs = append(b.subs, sub)
+	b.readers.Go(func() {
+		for {
+			m, err := sub.Next(life)
+			if err != nil {
+				return
+			}
+			at := time.Since(base)
+			if m.GetFrom() == self {
+				continue
+			}
+			recv(i, m.GetData(), at)
+		}
+	})
+	return nil
+}
+
+func (b *bareTopics) size() int { return len(b.topics) }
+
+func (b *bareTopics) publish(ctx context.Context, node int, body body) error {
+	data, err := jsonBody(body)
+	if err != nil {
+		return err
+	}
+	return b.topics[node].Publish(ctx, data)
+}
+
+// stop ends the subscriptions, runs end, which must end the readers'
+// life, and waits for the readers.
+func (b *bareTopics) stop(end func()) {
+	for _, s := range b.subs {
+		s.Cancel()
+	}
+	end()
+	b.readers.Wait()
 }
 
 // rawMaxMessage mirrors gossip.New's wire limit: the envelope limit plus
@@ -106,31 +157,12 @@ func startRaw(ctx context.Context, n int, base time.Time, recv receiver) (_ *raw
 		if err != nil {
 			return nil, err
 		}
-		r.topics = append(r.topics, topic)
-		sub, err := topic.Subscribe(pubsub.WithBufferSize(def.SubscriptionBuffer))
-		if err != nil {
+		if err := r.add(life, i, topic, h.ID(), base, recv); err != nil {
 			return nil, err
 		}
-		r.subs = append(r.subs, sub)
-		self := h.ID()
-		r.readers.Go(func() {
-			for {
-				m, err := sub.Next(life)
-				if err != nil {
-					return
-				}
-				at := time.Since(base)
-				if m.GetFrom() == self {
-					continue
-				}
-				recv(i, m.GetData(), at)
-			}
-		})
 	}
 	return r, nil
 }
-
-func (r *rawNet) size() int { return len(r.hosts) }
 
 func (r *rawNet) connect(ctx context.Context, from, to int) error {
 	pi := peer.AddrInfo{ID: r.hosts[to].ID(), Addrs: r.hosts[to].Addrs()}
@@ -144,14 +176,6 @@ func (r *rawNet) waitMesh(ctx context.Context, node, peers int) error {
 	return r.tracers[node].wait(ctx, benchTopic, peers)
 }
 
-func (r *rawNet) publish(ctx context.Context, node int, b body) error {
-	data, err := jsonBody(b)
-	if err != nil {
-		return err
-	}
-	return r.topics[node].Publish(ctx, data)
-}
-
 func (r *rawNet) drops() int64 {
 	var sum int64
 	for _, t := range r.tracers {
@@ -162,14 +186,13 @@ func (r *rawNet) drops() int64 {
 
 func (r *rawNet) close() error {
 	var errs []error
-	for _, s := range r.subs {
-		s.Cancel()
-	}
-	for _, t := range r.topics {
-		errs = append(errs, t.Close())
-	}
-	r.cancel()
-	r.readers.Wait()
+	r.stop(func() {
+		// Topics close before the router's life ends.
+		for _, t := range r.topics {
+			errs = append(errs, t.Close())
+		}
+		r.cancel()
+	})
 	for _, h := range r.hosts {
 		errs = append(errs, h.Close())
 	}

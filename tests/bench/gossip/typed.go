@@ -165,6 +165,15 @@ func (t *typedNet) rejections() map[string]int64 {
 	return out
 }
 
+// record adds the typed path's own figures to res: rejections,
+// redactions and the audit entries that verify.
+func (t *typedNet) record(res *phaseResult) (err error) {
+	res.rejections = t.rejections()
+	res.redactions = t.redactor.Stats().Redactions
+	res.auditEntries, err = t.verifyAudit()
+	return err
+}
+
 // verifyAudit checks every node's audit log and returns the number of
 // entries that verified.
 func (t *typedNet) verifyAudit() (int64, error) {
